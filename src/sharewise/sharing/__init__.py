@@ -1,0 +1,27 @@
+"""How tasks share parameters: the registered sharing schemes."""
+
+from sharewise.sharing._registry import (
+    available_schemes,
+    create_scheme,
+    register_scheme,
+    scheme_options,
+)
+from sharewise.sharing.base import SharingScheme
+from sharewise.sharing.core_spec import CoreSpec, check_reorderable
+from sharewise.sharing.hard import Parallel, SingleTask
+from sharewise.sharing.permuted import Permuted
+from sharewise.sharing.soft_ordering import SoftOrdering
+
+__all__ = [
+    "CoreSpec",
+    "Parallel",
+    "Permuted",
+    "SharingScheme",
+    "SingleTask",
+    "SoftOrdering",
+    "available_schemes",
+    "check_reorderable",
+    "create_scheme",
+    "register_scheme",
+    "scheme_options",
+]

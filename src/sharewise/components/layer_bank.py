@@ -1,0 +1,139 @@
+"""Banks of same-shape layers that sharing schemes arrange (the paper's W_1..W_D).
+
+A sharing scheme never calls a layer directly; it asks a bank for one of three access patterns,
+so that dense layers can serve each of them with one matrix product while arbitrary modules
+(convolutions, ...) fall back to a loop over *layers* (never over tasks):
+
+- ``forward_one(j, x)``: layer j on a batch (parallel ordering: every task uses the same layer).
+- ``forward_all(x)``: every layer on the same batch (soft ordering needs every candidate output).
+- ``forward_selected(x, layer_of_task)``: task t uses layer ``layer_of_task[t]`` (permuted
+  ordering, single-task copies).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "linear": lambda x: x,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def activation_fn(name: str) -> Callable[[Tensor], Tensor]:
+    from sharewise.errors import ConfigError
+
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+class LayerBank(nn.Module, abc.ABC):
+    """Interface: ``n_layers`` layers, each mapping a feature tensor to one of the same kind."""
+
+    n_layers: int
+
+    @abc.abstractmethod
+    def forward_one(self, j: int, x: Tensor) -> Tensor:
+        """x [N, *f] -> [N, *f']: layer j."""
+
+    @abc.abstractmethod
+    def forward_all(self, x: Tensor) -> Tensor:
+        """x [N, *f] -> [L, N, *f']: every layer on the same input."""
+
+    @abc.abstractmethod
+    def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
+        """x [T, B, *f] -> [T, B, *f']; task t uses layer ``layer_of_task[t]``."""
+
+
+class DenseLayerBank(LayerBank):
+    """``n_layers`` affine layers ``width -> width`` followed by an activation.
+
+    The weights of all layers are one tensor ``[in, L, out]`` so that ``forward_all`` is a single
+    wide matrix product ``[N, in] @ [in, L*out]`` (one GEMM beats L small ones on a CPU), and
+    ``forward_selected`` is one batched product over tasks. Initialisation is Glorot-uniform
+    weights and zero biases, Keras' defaults, which the soft-ordering paper used.
+    """
+
+    def __init__(self, n_layers: int, width: int, activation: str = "relu",
+                 in_width: int | None = None) -> None:
+        super().__init__()
+        self.n_layers = n_layers
+        self.in_width = in_width or width
+        self.width = width
+        self.activation_name = activation
+        self._act = activation_fn(activation)
+        bound = math.sqrt(6.0 / (self.in_width + width))
+        self.weight = nn.Parameter(torch.empty(self.in_width, n_layers, width).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(n_layers, width))
+        self._index_cache: dict[tuple[int, ...], Tensor] = {}
+
+    def layer_weight(self, j: int) -> tuple[Tensor, Tensor]:
+        """Weight ``[in, out]`` and bias ``[out]`` of layer j (for references and tests)."""
+        return self.weight[:, j, :], self.bias[j]
+
+    def forward_one(self, j: int, x: Tensor) -> Tensor:
+        return self._act(torch.addmm(self.bias[j], x, self.weight[:, j, :]))  # [N, out]
+
+    def forward_all(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        flat_w = self.weight.reshape(self.in_width, self.n_layers * self.width)  # [in, L*out]
+        y = torch.addmm(self.bias.reshape(-1), x, flat_w)  # [N, L*out]
+        return self._act(y).view(n, self.n_layers, self.width).transpose(0, 1)  # [L, N, out]
+
+    def _index(self, layer_of_task: Sequence[int]) -> Tensor:
+        key = tuple(int(j) for j in layer_of_task)
+        idx = self._index_cache.get(key)
+        if idx is None or idx.device != self.weight.device:
+            idx = torch.tensor(key, dtype=torch.long, device=self.weight.device)
+            self._index_cache[key] = idx
+        return idx
+
+    def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
+        idx = self._index(layer_of_task)
+        w = self.weight.index_select(1, idx).transpose(0, 1)  # [T, in, out]
+        b = self.bias.index_select(0, idx).unsqueeze(1)  # [T, 1, out]
+        return self._act(torch.baddbmm(b, x, w))  # [T, B, out]
+
+    def extra_repr(self) -> str:
+        return f"n_layers={self.n_layers}, {self.in_width}->{self.width}, activation={self.activation_name}"
+
+
+class ModuleLayerBank(LayerBank):
+    """Any modules as layers; loops over layers (not tasks). Used for convolutions."""
+
+    def __init__(self, layers: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.n_layers = len(self.layers)
+
+    def forward_one(self, j: int, x: Tensor) -> Tensor:
+        return self.layers[j](x)
+
+    def forward_all(self, x: Tensor) -> Tensor:
+        return torch.stack([layer(x) for layer in self.layers])
+
+    def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
+        t, b = x.shape[:2]
+        groups: dict[int, list[int]] = {}
+        for task, j in enumerate(layer_of_task):
+            groups.setdefault(int(j), []).append(task)
+        if len(groups) == 1:  # every task uses the same layer: one call on the stacked batch
+            (j,) = groups
+            y = self.layers[j](x.reshape(t * b, *x.shape[2:]))
+            return y.view(t, b, *y.shape[1:])
+        outputs: list[Tensor | None] = [None] * t
+        for j, tasks in groups.items():
+            sel = x[tasks].reshape(len(tasks) * b, *x.shape[2:])
+            y = self.layers[j](sel)
+            y = y.view(len(tasks), b, *y.shape[1:])
+            for i, task in enumerate(tasks):
+                outputs[task] = y[i]
+        return torch.stack(outputs)  # type: ignore[arg-type]

@@ -1,0 +1,56 @@
+"""The one contract every sharing scheme follows, so the trainer never branches on a scheme.
+
+A scheme maps the encoders' outputs of several tasks, stacked as ``[T', B, *f]``, to the core's
+outputs ``[T', B, *f']``. ``tasks`` names which of the model's T tasks the leading axis holds
+(``None``: all of them, in order), so the same module serves the joint training step (all
+tasks stacked), the paper's alternating step (one task at a time) and evaluation.
+
+Everything a scheme needs per step goes through a method here: schedules (``on_train_step``),
+extra loss terms (``regularizer``), per-step numbers to log (``step_metrics``), architecture
+parameters in their own optimiser group (``architecture_parameters``), and what it learned
+(``learned_structure``, JSON-serialisable, written into ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+
+class SharingScheme(nn.Module, abc.ABC):
+    """Base class for sharing schemes (see module docstring for the contract)."""
+
+    def __init__(self, n_tasks: int) -> None:
+        super().__init__()
+        self.n_tasks = n_tasks
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        """x [T', B, *f] -> [T', B, *f']."""
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        """Parameters that decide *how* tasks share (own optimiser group, own learning rate)."""
+        return []
+
+    def on_train_step(self, step: int) -> None:
+        """Called by the trainer before every training step (temperature schedules, ...)."""
+
+    def regularizer(self) -> Tensor | None:
+        """An extra loss term added to the summed task losses (e.g. a budget penalty)."""
+        return None
+
+    def step_metrics(self) -> dict[str, float]:
+        """Numbers to log with each evaluation (temperature, penalty, ...)."""
+        return {}
+
+    def learned_structure(self) -> dict[str, Any]:
+        """What the scheme learned or fixed, as plain JSON data (soft orders, permutations...)."""
+        return {}
+
+
+def task_list(tasks: Sequence[int] | None, n_tasks: int) -> list[int]:
+    """The task indices a stacked batch holds (``None`` means all tasks in order)."""
+    return list(range(n_tasks)) if tasks is None else [int(t) for t in tasks]

@@ -1,0 +1,63 @@
+"""Fixed (hard) sharing: single-task copies and parallel ordering (Eq. 2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from sharewise.components.layer_bank import LayerBank
+from sharewise.sharing._registry import register_scheme
+from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.core_spec import CoreSpec
+
+
+class Parallel(SharingScheme):
+    """Eq. 2: every task applies W_1..W_D in the same order (hard parameter sharing).
+
+    All tasks run as one stacked batch: each depth is one layer call on ``[T'*B, *f]``.
+    """
+
+    def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float) -> None:
+        super().__init__(n_tasks)
+        self.bank, self.depth, self.dropout = bank, depth, dropout
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        t, b = x.shape[:2]
+        y = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
+        for k in range(self.depth):
+            y = F.dropout(self.bank.forward_one(k, y), self.dropout, self.training)
+        return y.view(t, b, *y.shape[1:])
+
+
+class SingleTask(SharingScheme):
+    """The single-task baseline with the same architecture: task t owns layers t*D .. t*D+D-1.
+
+    Tasks still run stacked (one batched product per depth for dense layers), but nothing is
+    shared, so this equals training T separate networks with the summed loss.
+    """
+
+    def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float) -> None:
+        super().__init__(n_tasks)
+        self.bank, self.depth, self.dropout = bank, depth, dropout
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        ids = task_list(tasks, self.n_tasks)
+        y = x
+        for k in range(self.depth):
+            y = self.bank.forward_selected(y, [t * self.depth + k for t in ids])
+            y = F.dropout(y, self.dropout, self.training)
+        return y
+
+
+@register_scheme("parallel")
+def build_parallel(core: CoreSpec, n_tasks: int, *, seed: int = 0) -> Parallel:
+    """Eq. 2 hard sharing ("shared bottom" for the core)."""
+    return Parallel(core.make_bank(core.depth), n_tasks, core.depth, core.dropout)
+
+
+@register_scheme("single_task")
+def build_single_task(core: CoreSpec, n_tasks: int, *, seed: int = 0) -> SingleTask:
+    """Every task has its own copy of the core (the STL baseline, same architecture)."""
+    return SingleTask(core.make_bank(core.depth * n_tasks), n_tasks, core.depth, core.dropout)

@@ -1,0 +1,107 @@
+"""Soft layer ordering (Meyerson & Miikkulainen 2018, Eq. 7).
+
+    y_t^k = sum_j s(t, j, k) * dropout(W_j(y_t^{k-1})),   s(t, :, k) = softmax_j(logits[t, :, k])
+
+All tasks run in one stacked pass: at each depth every shared layer is applied once to the
+stacked batch of all tasks (one wide GEMM for dense layers) and the mixing is one
+multiply-and-sum over the candidate axis; there is no Python loop over tasks or (task, layer)
+pairs. Options:
+
+- ``identity``: a fixed identity layer as an extra candidate at every depth (Sec. 4.4), so a task
+  can skip a depth. It has no dropout (dropping an identity would only rescale the input).
+- ``scale_fn="sigmoid"``: independent sigmoid scales instead of the softmax (App. A.5, used to
+  sweep one layer's scale in [0, 1] for the layer-behaviour visualisation).
+- ``frozen=True`` (registered as ``soft_ordering_uniform``): scales fixed at uniform. This is the
+  ablation that separates a *learned* order from mere averaging of the layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sharewise.components.layer_bank import LayerBank
+from sharewise.errors import ConfigError
+from sharewise.sharing._registry import register_scheme
+from sharewise.sharing.base import SharingScheme
+from sharewise.sharing.core_spec import CoreSpec, check_reorderable
+
+
+class SoftOrdering(SharingScheme):
+    """Eq. 7 with scale logits of shape ``[T, J, D]`` (task, candidate layer, depth).
+
+    ``J = L`` shared layers, plus one if ``identity``. Logits start equal (uniform scales), as
+    the paper prescribes, to avoid an initial bias of layer function across tasks.
+    """
+
+    def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float, *,
+                 identity: bool = False, scale_fn: Literal["softmax", "sigmoid"] = "softmax",
+                 frozen: bool = False) -> None:
+        super().__init__(n_tasks)
+        if scale_fn not in ("softmax", "sigmoid"):
+            raise ConfigError(f"soft_ordering scale_fn must be 'softmax' or 'sigmoid', got {scale_fn!r}")
+        self.bank, self.depth, self.dropout = bank, depth, dropout
+        self.identity, self.scale_fn, self.frozen = identity, scale_fn, frozen
+        n_candidates = bank.n_layers + int(identity)
+        logits = torch.zeros(n_tasks, n_candidates, depth)
+        if frozen:
+            self.register_buffer("logits", logits)
+        else:
+            self.logits = nn.Parameter(logits)
+
+    def scales(self, tasks: Sequence[int] | None = None) -> Tensor:
+        """s(t, j, k) as ``[T', J, D]``; softmax over the candidate axis j."""
+        logits = self.logits if tasks is None else self.logits[list(tasks)]
+        if self.scale_fn == "softmax":
+            return torch.softmax(logits, dim=1)
+        return torch.sigmoid(logits)
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        t, b = x.shape[:2]
+        mix = self.scales(tasks).permute(1, 2, 0)  # [J, D, T']
+        y = x
+        for k in range(self.depth):
+            outs = self.bank.forward_all(y.reshape(t * b, *y.shape[2:]))  # [L, T'*B, *f]
+            outs = F.dropout(outs, self.dropout, self.training)
+            outs = outs.view(outs.shape[0], t, b, *outs.shape[2:])  # [L, T', B, *f]
+            if self.identity:
+                outs = torch.cat([outs, y.unsqueeze(0)])  # [J, T', B, *f]
+            w = mix[:, k].reshape(mix.shape[0], t, *([1] * (outs.dim() - 2)))  # [J, T', 1, ...]
+            y = (outs * w).sum(0)  # [T', B, *f]
+        return y
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        return [] if self.frozen else [self.logits]
+
+    def learned_structure(self) -> dict[str, Any]:
+        names = [f"W{j + 1}" for j in range(self.bank.n_layers)] + (["I"] if self.identity else [])
+        return {
+            "scales": self.scales().detach().cpu().tolist(),  # [T][J][D]
+            "candidates": names,
+            "scale_fn": self.scale_fn,
+            "frozen": self.frozen,
+        }
+
+
+def _build(core: CoreSpec, n_tasks: int, scheme: str, **kwargs: Any) -> SoftOrdering:
+    bank = core.make_bank(core.depth)
+    check_reorderable(bank, core.feature_shape, core.depth, scheme)
+    return SoftOrdering(bank, n_tasks, core.depth, core.dropout, **kwargs)
+
+
+@register_scheme("soft_ordering")
+def build_soft_ordering(core: CoreSpec, n_tasks: int, *, seed: int = 0, identity: bool = False,
+                        scale_fn: str = "softmax") -> SoftOrdering:
+    """Learned soft order (Eq. 7)."""
+    return _build(core, n_tasks, "soft_ordering", identity=identity, scale_fn=scale_fn)  # type: ignore[arg-type]
+
+
+@register_scheme("soft_ordering_uniform")
+def build_soft_ordering_uniform(core: CoreSpec, n_tasks: int, *, seed: int = 0,
+                                identity: bool = False) -> SoftOrdering:
+    """Ablation: the soft-ordering model with its scales frozen at uniform (1/J)."""
+    return _build(core, n_tasks, "soft_ordering_uniform", identity=identity, frozen=True)
