@@ -1,0 +1,195 @@
+"""The ten UCI classification tables of the soft-ordering paper (Meyerson & Miikkulainen 2018, Fig. 5a).
+
+Each file is read from the original UCI text format (see ``../shared/data/README.md``), so the same
+files downloaded from the UCI repository work unchanged. Features are returned *unscaled*: the paper
+scales every feature to [0, 1] (App. A.2), which must be fitted on the training split only; use
+:func:`sharewise.data.splits.minmax_scale` after :func:`sharewise.data.splits.fixed_split`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sharewise.errors import DataError
+
+# The paper's Fig. 5a order: Australian credit, Breast cancer, Ecoli, German credit, Heart disease,
+# Hepatitis, Iris, Pima diabetes, Wine, Yeast.
+UCI10_NAMES: tuple[str, ...] = (
+    "australian", "wdbc", "ecoli", "german", "heart-cleveland",
+    "hepatitis", "iris", "pima", "wine", "yeast",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Spec:
+    file: str
+    sep: str | None  # None: any run of whitespace
+    n_fields: int
+    label_col: int
+    drop_cols: tuple[int, ...] = ()  # ids / sequence names, not features
+    header: bool = False  # skip a first line whose features do not parse (ecoli's column names)
+
+
+_SPECS: dict[str, _Spec] = {
+    "australian": _Spec("australian.data", ",", 15, -1),
+    "wdbc": _Spec("wdbc.data", ",", 32, 1, drop_cols=(0,)),
+    "ecoli": _Spec("ecoli.data", None, 9, -1, drop_cols=(0,), header=True),
+    # The paper's 24 features are UCI's numeric version, not the 20 coded attributes of german.data.
+    "german": _Spec("german.data-numeric", None, 25, -1),
+    "heart-cleveland": _Spec("heart-cleveland.data", ",", 14, -1),
+    "hepatitis": _Spec("hepatitis.data", ",", 20, 0),  # class (1 die / 2 live) is the FIRST column
+    "iris": _Spec("iris.data", ",", 5, -1),
+    "pima": _Spec("pima.data", ",", 9, -1),
+    "wine": _Spec("wine.data", ",", 14, -1),
+    "yeast": _Spec("yeast.data", ",", 9, -1),
+}
+
+_MISSING = "?"
+
+
+@dataclass
+class UciTable:
+    """One UCI task: raw features, class indices and how they were derived.
+
+    x: float32 ``[N, F]``, unscaled, missing cells median-imputed. y: int64 ``[N]`` in
+    ``0..n_classes-1``, class ``k`` being ``class_names[k]`` (the file's labels sorted).
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    n_classes: int
+    source: Path
+    notes: str
+
+
+def _resolve(data_dir: Path, spec: _Spec, name: str) -> Path:
+    candidates = [data_dir / "uci10" / spec.file, data_dir / spec.file]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DataError(
+        f"expected the UCI file {spec.file} for task {name!r} at {candidates[0]} or {candidates[1]}, "
+        "but neither exists. Copy the original UCI file there (see ../shared/data/README.md) or pass "
+        "--data-dir pointing at the folder that holds uci10/."
+    )
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _label_order(labels: list[str]) -> list[str]:
+    uniq = sorted(set(labels))
+    if all(_is_float(u) for u in uniq):
+        uniq.sort(key=float)  # "10" after "9"
+    return uniq
+
+
+def load_uci(name: str, data_dir: str | Path) -> UciTable:
+    """Load one of :data:`UCI10_NAMES` from ``data_dir/uci10/`` (or ``data_dir`` itself).
+
+    Missing cells (``?``, in heart-cleveland and hepatitis) are replaced by the median of the
+    column's non-missing values over the whole file. Imputing from all rows (not only training rows)
+    is a small, deliberate simplification: the value is a label-free column statistic, it keeps the
+    table independent of any split, and the count of imputed cells is reported in ``notes``.
+    Labels are mapped to ``0..C-1`` in sorted order (numeric labels sorted as numbers).
+    """
+    if name not in _SPECS:
+        raise DataError(f"unknown UCI task {name!r}: expected one of {', '.join(UCI10_NAMES)}.")
+    spec = _SPECS[name]
+    path = _resolve(Path(data_dir), spec, name)
+    n_cols = spec.n_fields
+    label_col = spec.label_col % n_cols
+    feat_cols = [c for c in range(n_cols) if c != label_col and c not in spec.drop_cols]
+    rows: list[list[float]] = []
+    labels: list[str] = []
+    header_skipped = False
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(spec.sep)] if spec.sep else line.split()
+        if spec.header and not rows and not header_skipped and len(fields) == n_cols:
+            if not all(_is_float(fields[c]) for c in feat_cols):
+                header_skipped = True
+                continue
+        if len(fields) != n_cols:
+            raise DataError(
+                f"{path}, line {lineno}: expected {n_cols} "
+                f"{'comma' if spec.sep else 'whitespace'}-separated fields for {name}, but found "
+                f"{len(fields)}: {line.strip()!r}. Fix or delete that line, or re-download the file."
+            )
+        row: list[float] = []
+        for c in feat_cols:
+            cell = fields[c]
+            if cell == _MISSING:
+                row.append(np.nan)
+                continue
+            try:
+                row.append(float(cell))
+            except ValueError:
+                raise DataError(
+                    f"{path}, line {lineno}, field {c + 1}: expected a number (or '?' for missing), "
+                    f"but found {cell!r} in {line.strip()!r}. Fix that value or re-download the file."
+                ) from None
+        label = fields[label_col]
+        if label in ("", _MISSING):
+            raise DataError(
+                f"{path}, line {lineno}: the class label (field {label_col + 1}) is missing "
+                f"({label!r}) in {line.strip()!r}; rows without a label cannot be used, delete it."
+            )
+        rows.append(row)
+        labels.append(label)
+    if not rows:
+        raise DataError(f"{path}: expected rows of {name} data, but the file has none; re-download it.")
+
+    x = np.asarray(rows, dtype=np.float64)  # [N, F]
+    missing = np.isnan(x)
+    n_missing = int(missing.sum())
+    notes = [f"{name}: {x.shape[0]} rows x {x.shape[1]} features from {path.name}"]
+    if spec.drop_cols:
+        notes.append(f"dropped non-feature column(s) {[c + 1 for c in spec.drop_cols]} (ids/names)")
+    if header_skipped:
+        notes.append("skipped 1 header line")
+    if n_missing:
+        cols = np.flatnonzero(missing.any(axis=0))
+        for c in cols:
+            observed = x[~missing[:, c], c]
+            if observed.size == 0:
+                raise DataError(
+                    f"{path}: feature column {feat_cols[c] + 1} of {name} has no values at all "
+                    "(every cell is '?'), so it cannot be imputed; check the file."
+                )
+            x[missing[:, c], c] = np.median(observed)
+        notes.append(
+            f"imputed {n_missing} missing ('?') cells in {len(cols)} column(s) with the column "
+            "median of the non-missing values"
+        )
+    class_names = _label_order(labels)
+    index = {c: i for i, c in enumerate(class_names)}
+    y = np.array([index[lab] for lab in labels], dtype=np.int64)
+    notes.append(f"labels {class_names} -> 0..{len(class_names) - 1}; features unscaled")
+    return UciTable(
+        name=name,
+        x=x.astype(np.float32),
+        y=y,
+        class_names=class_names,
+        n_classes=len(class_names),
+        source=path,
+        notes="; ".join(notes) + ".",
+    )
+
+
+def load_uci10(data_dir: str | Path, names: Sequence[str] = UCI10_NAMES) -> dict[str, UciTable]:
+    """Load several UCI tasks (default: all ten, in the paper's Fig. 5a order)."""
+    return {n: load_uci(n, data_dir) for n in names}
