@@ -8,12 +8,15 @@ from sharewise.sharing._registry import (
 )
 from sharewise.sharing.base import SharingScheme
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
+from sharewise.sharing.gumbel_matrix import FixedAllocation, GumbelMatrix, no_sharing_allocation
 from sharewise.sharing.hard import Parallel, SingleTask
 from sharewise.sharing.permuted import Permuted
 from sharewise.sharing.soft_ordering import SoftOrdering
 
 __all__ = [
     "CoreSpec",
+    "FixedAllocation",
+    "GumbelMatrix",
     "Parallel",
     "Permuted",
     "SharingScheme",
@@ -22,6 +25,7 @@ __all__ = [
     "available_schemes",
     "check_reorderable",
     "create_scheme",
+    "no_sharing_allocation",
     "register_scheme",
     "scheme_options",
 ]

@@ -71,3 +71,4 @@ def create_scheme(name: str, core: CoreSpec, n_tasks: int, *, seed: int = 0,
 def _load_builtin_schemes() -> None:
     # Importing the modules runs their @register_scheme decorators.
     from sharewise.sharing import hard, permuted, soft_ordering  # noqa: F401
+    from sharewise.sharing import gumbel_matrix  # noqa: F401

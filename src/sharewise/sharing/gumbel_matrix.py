@@ -1,0 +1,280 @@
+"""Gumbel-Matrix routing (Maziarz et al., "Flexible Multi-task Networks by Learning Parameter
+Allocation") and its fixed baselines ``shared_bottom`` and ``no_sharing``.
+
+Per modular layer l, allocation logits ``[T, C_l, 2]`` start at log([p_init, 1 - p_init]);
+p = softmax(logits)[..., 0] (Sec. III-A). Training draws a straight-through Gumbel-Softmax sample
+z in {0, 1} per (task, component) (Sec. III-B) from a ``torch.Generator`` owned by the scheme
+(attribute ``generator``, seeded from the run seed; its state and the schedule step are in the
+module's ``state_dict`` via ``get_extra_state`` and in ``generator_state()``), so runs are
+reproducible and resume exactly. Evaluation uses the maximum-likelihood allocation p >= 0.5
+(Sec. III-C) unless ``eval_sampling``. Task t's output in a layer is the mean of its active
+components (see ``sharewise.components.modular``).
+
+Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
+
+- ``network``: ``"core"`` (every core layer becomes a modular layer of ``n_components`` fresh
+  layers from ``core.make_bank``) or a named network of ``MODULAR_NETWORKS`` (``mlp``,
+  ``transfer``, ``mnist4``, ``omniglot20``) built on ``core.feature_shape`` with
+  ``network_options``.
+- ``p_init`` (0.5), ``temperature_initial`` (50), ``temperature_floor`` (0.5): tau(step) =
+  max(floor, initial / sqrt(step + 1)), stepped by ``on_train_step``.
+- ``budget`` (None = no penalty; else in (0, 1]) and ``budget_weight`` lambda (1.0): the penalty
+  lambda * max(0, e_c - b) (Sec. III-D), e_c = mean connection probability of the tasks in the
+  latest forward pass over all layers' components (per task in the paper's alternating mode).
+- ``arch_lr_multiplier`` (None = T): the allocation logits' learning rate is this multiple of
+  the model's (Sec. V-B: the logits are updated once every T single-task steps, so the paper's
+  rule of thumb is T times; e.g. Omniglot-20: 2e-3 vs 1e-4). Set 1 for the 4-MNISTs setting.
+- ``eval_sampling`` (False): sample allocations (with noise) at evaluation instead of ML.
+- ``execution`` ("auto"), ``task_chunk`` (1), ``inactive_no_grad`` (True): execution paths,
+  all exact (tested equal to the loop reference); see ``sharewise.components.modular``.
+- core dropout is applied once, to the network's output (4-MNISTs: dropout 0.5 before heads).
+
+``learned_structure()`` keys tasks by their index as a string ("0", "1", ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sharewise.components.modular import ModularLayer, ModularNetwork
+from sharewise.components.modular_sets import build_modular_network
+from sharewise.errors import ConfigError
+from sharewise.sharing._gumbel import (
+    TemperatureSchedule,
+    allocation_logits_init,
+    connection_probability,
+    gumbel_noise,
+    ml_allocation,
+    straight_through_sample,
+)
+from sharewise.sharing._registry import register_scheme
+from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.core_spec import CoreSpec
+
+
+class _ModularScheme(SharingScheme):
+    """Shared plumbing: a modular network, its execution options and the output dropout."""
+
+    def __init__(self, network: ModularNetwork, n_tasks: int, *, dropout: float = 0.0,
+                 execution: str = "auto", task_chunk: int = 1, inactive_no_grad: bool = True) -> None:
+        super().__init__(n_tasks)
+        network.resolve_execution(execution, 1, 1)  # validates the name
+        if task_chunk < 1:
+            raise ConfigError(f"task_chunk must be >= 1, but got {task_chunk}")
+        self.network, self.dropout = network, dropout
+        self.execution, self.task_chunk, self.inactive_no_grad = execution, task_chunk, inactive_no_grad
+
+    def allocation(self, tasks: Sequence[int] | None = None) -> list[Tensor]:
+        """Per layer ``[T', C_l]`` in {0, 1}: the allocation used by a forward pass now."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        ids = task_list(tasks, self.n_tasks)
+        if x.shape[0] != len(ids):
+            raise ConfigError(f"expected {len(ids)} stacked tasks (tasks={ids}), but got x of shape {list(x.shape)}")
+        self._last_tasks = ids
+        z = self.allocation(ids)
+        y = self.network(x, z, execution=self.execution, task_chunk=self.task_chunk,
+                         inactive_no_grad=self.inactive_no_grad)
+        return F.dropout(y, self.dropout, self.training)
+
+    def _structure(self, alloc: list[Tensor]) -> dict[str, Any]:
+        per_task = {str(t): [a[t].int().tolist() for a in alloc] for t in range(self.n_tasks)}
+        flat = torch.cat(alloc, dim=1).double()  # [T, sum_l C_l]
+        return {
+            "allocation": per_task,
+            "active_fraction": float(flat.mean()),
+            "task_similarity": _cosine(per_task, flat),
+            "components": [layer.names for layer in self.network.layers],
+        }
+
+
+def _cosine(per_task: dict[str, list[list[int]]], flat: Tensor) -> list[list[float]]:
+    try:
+        from sharewise.analysis.embeddings import cosine_similarity_matrix, task_embeddings
+    except ImportError:  # the analysis module is optional here; same definition inline
+        norms = flat.norm(dim=1, keepdim=True)
+        unit = torch.where(norms > 0, flat / norms.clamp(min=1e-12), torch.zeros_like(flat))
+        return (unit @ unit.T).clamp(-1, 1).tolist()
+    return cosine_similarity_matrix(task_embeddings(per_task)).tolist()
+
+
+class GumbelMatrix(_ModularScheme):
+    """Learned binary allocation of components to tasks (see module docstring)."""
+
+    def __init__(self, network: ModularNetwork, n_tasks: int, *, seed: int = 0, p_init: float = 0.5,
+                 temperature: TemperatureSchedule | None = None, budget: float | None = None,
+                 budget_weight: float = 1.0, eval_sampling: bool = False,
+                 arch_lr_multiplier: float | None = None, **kwargs: Any) -> None:
+        super().__init__(network, n_tasks, **kwargs)
+        if budget is not None and not 0.0 < budget <= 1.0:
+            raise ConfigError(f"budget must be in (0, 1] (a fraction of active allocations), but got {budget}")
+        if budget_weight < 0:
+            raise ConfigError(f"budget_weight must be >= 0, but got {budget_weight}")
+        self.logits = nn.ParameterList(
+            nn.Parameter(allocation_logits_init((n_tasks, c), p_init)) for c in network.components_per_layer
+        )  # per layer [T, C_l, 2]
+        self.temperature_schedule = temperature or TemperatureSchedule()
+        self.step = 0
+        self.temperature = self.temperature_schedule(0)
+        self.budget, self.budget_weight, self.eval_sampling = budget, budget_weight, eval_sampling
+        self.arch_lr_multiplier = float(n_tasks if arch_lr_multiplier is None else arch_lr_multiplier)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self._last_tasks: list[int] = list(range(n_tasks))
+        self._last_sample: list[Tensor] | None = None
+
+    # --- sampling -------------------------------------------------------------------------
+    def allocation(self, tasks: Sequence[int] | None = None) -> list[Tensor]:
+        ids = task_list(tasks, self.n_tasks)
+        logits = [lg[ids] for lg in self.logits]  # per layer [T', C_l, 2]
+        if not self.training and not self.eval_sampling:
+            return [ml_allocation(lg) for lg in logits]
+        # Noise drawn once per forward pass, independently for both logits of every connection.
+        z = [straight_through_sample(lg, gumbel_noise(tuple(lg.shape), self.generator).to(lg), self.temperature)
+             for lg in logits]
+        self._last_sample = [s.detach() for s in z]
+        return z
+
+    def probabilities(self) -> list[Tensor]:
+        """Per layer ``[T, C_l]``: p = softmax(logits)[..., 0]."""
+        return [connection_probability(lg) for lg in self.logits]
+
+    # --- contract ---------------------------------------------------------------------------
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        return list(self.logits)
+
+    def on_train_step(self, step: int) -> None:
+        self.step = int(step)
+        self.temperature = self.temperature_schedule(self.step)
+
+    def expected_active(self, tasks: Sequence[int] | None = None) -> Tensor:
+        """e_c: mean p over the given tasks' connections in all layers (Sec. III-D)."""
+        ids = task_list(tasks, self.n_tasks)
+        return torch.cat([connection_probability(lg[ids]).flatten() for lg in self.logits]).mean()
+
+    def regularizer(self) -> Tensor | None:
+        if self.budget is None:
+            return None
+        return self.budget_weight * torch.relu(self.expected_active(self._last_tasks) - self.budget)
+
+    def step_metrics(self) -> dict[str, float]:
+        with torch.no_grad():
+            metrics = {
+                "temperature": float(self.temperature),
+                "active_fraction": float(torch.cat([ml_allocation(lg).flatten() for lg in self.logits]).mean()),
+                "expected_active": float(self.expected_active()),
+            }
+            if self._last_sample is not None:
+                metrics["sampled_active_fraction"] = float(torch.cat([s.flatten() for s in self._last_sample]).mean())
+            if self.budget is not None:
+                metrics["budget_penalty"] = float(self.budget_weight * torch.relu(self.expected_active() - self.budget))
+        return metrics
+
+    def learned_structure(self) -> dict[str, Any]:
+        with torch.no_grad():
+            out = self._structure([ml_allocation(lg) for lg in self.logits])
+            out["probabilities"] = {str(t): [p[t].tolist() for p in self.probabilities()] for t in range(self.n_tasks)}
+        out["budget"] = self.budget
+        return out
+
+    # --- exact resume -----------------------------------------------------------------------
+    def generator_state(self) -> Tensor:
+        return self.generator.get_state()
+
+    def set_generator_state(self, state: Tensor) -> None:
+        self.generator.set_state(state)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "step": self.step}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.on_train_step(int(state["step"]))
+
+
+class FixedAllocation(_ModularScheme):
+    """A fixed 0/1 allocation per layer ``[T, C_l]`` (the 'shared bottom' / 'no sharing' baselines)."""
+
+    def __init__(self, network: ModularNetwork, n_tasks: int, allocation: Sequence[Tensor], pattern: str,
+                 **kwargs: Any) -> None:
+        super().__init__(network, n_tasks, **kwargs)
+        self.pattern = pattern
+        for l, z in enumerate(allocation):
+            self.register_buffer(f"alloc_{l}", z.float())  # [T, C_l]
+
+    def allocation(self, tasks: Sequence[int] | None = None) -> list[Tensor]:
+        ids = task_list(tasks, self.n_tasks)
+        return [getattr(self, f"alloc_{l}")[ids] for l in range(len(self.network.layers))]
+
+    def learned_structure(self) -> dict[str, Any]:
+        return {"pattern": self.pattern, **self._structure(self.allocation())}
+
+
+def no_sharing_allocation(n_tasks: int, n_components: int) -> Tensor:
+    """``[T, C]``: component c belongs to task floor(c * T / C) (T = C: task i uses component i;
+    Sec. II with T = 2, C = 4: components {0, 1} and {2, 3})."""
+    if n_tasks > n_components:
+        raise ConfigError(
+            f"no_sharing gives every task its own component, so it needs T <= C, but got "
+            f"T={n_tasks} tasks and C={n_components} components per layer; use shared_bottom or gumbel_matrix."
+        )
+    owner = torch.arange(n_components) * n_tasks // n_components  # [C]
+    return (owner.unsqueeze(0) == torch.arange(n_tasks).unsqueeze(1)).float()  # [T, C]
+
+
+def build_network(core: CoreSpec, network: str, n_components: int,
+                  network_options: dict[str, Any] | None) -> ModularNetwork:
+    """``"core"``: one modular layer of ``n_components`` core layers per core depth; else a named network."""
+    if network != "core":
+        return build_modular_network(network, core.feature_shape, **(network_options or {}))
+    if network_options:
+        raise ConfigError(f"network 'core' takes no network_options, but got {sorted(network_options)}")
+    layers, shape = [], tuple(core.feature_shape)
+    for _ in range(core.depth):
+        layers.append(ModularLayer(core.make_bank(n_components), shape))
+        shape = layers[-1].out_shape
+    return ModularNetwork(layers, core.feature_shape)
+
+
+
+@register_scheme("gumbel_matrix")
+def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
+                        n_components: int = 4, network_options: dict[str, Any] | None = None,
+                        p_init: float = 0.5, temperature_initial: float = 50.0, temperature_floor: float = 0.5,
+                        budget: float | None = None, budget_weight: float = 1.0, eval_sampling: bool = False,
+                        arch_lr_multiplier: float | None = None, execution: str = "auto", task_chunk: int = 1,
+                        inactive_no_grad: bool = True) -> GumbelMatrix:
+    """Learned allocation (Maziarz et al.); see the module docstring for every option."""
+    net = build_network(core, network, n_components, network_options)
+    return GumbelMatrix(net, n_tasks, seed=seed, p_init=p_init,
+                        temperature=TemperatureSchedule(temperature_initial, temperature_floor),
+                        budget=budget, budget_weight=budget_weight, eval_sampling=eval_sampling,
+                        arch_lr_multiplier=arch_lr_multiplier, dropout=core.dropout, execution=execution,
+                        task_chunk=task_chunk, inactive_no_grad=inactive_no_grad)
+
+
+@register_scheme("shared_bottom")
+def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
+                        n_components: int = 4, network_options: dict[str, Any] | None = None,
+                        execution: str = "auto", task_chunk: int = 1) -> FixedAllocation:
+    """Every task uses every component of every modular layer."""
+    net = build_network(core, network, n_components, network_options)
+    alloc = [torch.ones(n_tasks, c) for c in net.components_per_layer]
+    return FixedAllocation(net, n_tasks, alloc, "shared_bottom", dropout=core.dropout, execution=execution,
+                           task_chunk=task_chunk, inactive_no_grad=False)
+
+
+@register_scheme("no_sharing")
+def build_no_sharing(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
+                     n_components: int = 4, network_options: dict[str, Any] | None = None,
+                     execution: str = "auto", task_chunk: int = 1) -> FixedAllocation:
+    """Task i uses only its own components (component i when T = C) in every layer; needs T <= C."""
+    net = build_network(core, network, n_components, network_options)
+    alloc = [no_sharing_allocation(n_tasks, c) for c in net.components_per_layer]
+    return FixedAllocation(net, n_tasks, alloc, "no_sharing", dropout=core.dropout, execution=execution,
+                           task_chunk=task_chunk, inactive_no_grad=True)
