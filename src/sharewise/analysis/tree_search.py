@@ -177,7 +177,7 @@ def _spectral_coarsenings(
     np.fill_diagonal(affinity, 1.0)
     for m in range(2, k):
         model = SpectralClustering(
-            n_clusters=m, affinity="precomputed", random_state=seed, assign_labels="kmeans"
+            n_clusters=m, affinity="precomputed", random_state=seed, assign_labels="cluster_qr"
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "graph is not fully connected" on planted data
@@ -212,8 +212,10 @@ def beam_search(
     dropped; of several partial trees ending in the same partition, dominated ones (no fewer
     parameters and no lower cost) are dropped, which loses nothing because what can follow
     depends only on that partition and the parameters left. The ``beam`` best partial trees
-    are kept, ranked by partial cost plus a lower bound on the cost still to come (for each
-    shallower depth, the cheapest current group's max dissimilarity), then fewer parameters.
+    are kept, ranked by partial cost plus the cost of the cheapest simple completion that fits
+    the budget (fully shared up to some depth, then the current partition up to ``d``), then
+    fewer parameters; this makes the ranking budget-aware, since the cheapest partial trees
+    are otherwise the ones that spend the budget deep and force full sharing above.
     The final tree is chosen as in :func:`exhaustive_search`, with the same tie-breaking.
 
     Deviations from the paper, made so that small problems are solved exactly:
@@ -227,7 +229,11 @@ def beam_search(
       Set ``exact_max_tasks=0`` for the paper's pure spectral beam search.
 
     The paper ranks by the cost of the partial tree alone and leaves open how the budget is
-    accounted for; the lower bound and the budget check above are our choices.
+    accounted for; the completion estimate and the budget check above are our choices.
+    Without the exact mode the search is a heuristic: on random 4-6 task problems with weak
+    affinities (|A| < 0.5) the pure spectral beam missed the optimum in about half the cases,
+    because clipped weak affinities give spectral clustering little to separate; on clearly
+    clustered affinities (the setting of the paper) it recovers the planted tree.
 
     Args:
         dissimilarity: ``[D, N, N]`` task dissimilarity, ``1 - task_affinity(...)``.
@@ -235,7 +241,8 @@ def beam_search(
         head_params: ``N`` decoder parameter counts.
         budget: the largest allowed parameter count ``C``.
         beam: the number ``n`` of partial trees kept per depth (paper: 10).
-        seed: random state of the spectral clustering (k-means label assignment).
+        seed: random state of the spectral clustering (its eigensolver start vector). Labels are
+            assigned with ``cluster_qr`` (deterministic and ~100x faster than k-means here).
         exact_max_tasks: see the deviations above.
 
     Returns:
@@ -248,6 +255,18 @@ def beam_search(
     costs = _Costs(dis)
     exact = n_tasks <= exact_max_tasks
     spectral: dict[tuple[int, Partition], set[Partition]] = {}
+
+    def _completion_cost(partition: Partition, d: int, left: int) -> float:
+        # Cheapest feasible completion of the simple form "fully shared at depths < e, this
+        # partition at depths e .. d-1"; e = d (fully shared above d) always fits.
+        shared = [costs.partition(e, (tuple(range(n_tasks)),)) for e in range(d)]
+        own = [costs.partition(e, partition) for e in range(d)]
+        best = float("inf")
+        for e in range(d + 1):
+            params = sum(blocks[:e]) + len(partition) * sum(blocks[e:d])
+            if params <= left:
+                best = min(best, sum(shared[:e]) + sum(own[e:]))
+        return best
 
     # A partial tree: (partitions of depths d..D-1 in depth order, block params used, cost).
     leaves: Partition = tuple((i,) for i in range(n_tasks))
@@ -281,9 +300,8 @@ def beam_search(
         if not exact and len(states) > beam:
 
             def rank(state: tuple[tuple[Partition, ...], int, float]) -> tuple[Any, ...]:
-                partition = state[0][0]
-                bound = sum(min(costs.group(e, g) for g in partition) for e in range(d))
-                return (round(state[2] + bound, _DECIMALS), state[1], state[0])
+                estimate = _completion_cost(state[0][0], d, budget - heads - state[1])
+                return (round(state[2] + estimate, _DECIMALS), state[1], state[0])
 
             states = sorted(states, key=rank)[:beam]
     best = min(states, key=lambda s: (round(s[2], _DECIMALS), s[1], s[0]))
