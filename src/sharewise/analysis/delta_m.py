@@ -19,7 +19,8 @@ def _check(
     lower_is_better: Mapping[Hashable, bool],
 ) -> None:
     tasks = set(model_metrics)
-    for name, other in (("baseline_metrics", baseline_metrics), ("lower_is_better", lower_is_better)):
+    others = (("baseline_metrics", baseline_metrics), ("lower_is_better", lower_is_better))
+    for name, other in others:
         if set(other) != tasks:
             missing = sorted(map(str, tasks - set(other)))
             extra = sorted(map(str, set(other) - tasks))

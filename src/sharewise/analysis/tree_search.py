@@ -109,7 +109,9 @@ class _Costs:
         return self._partition[key]
 
 
-def _result(tree: Sequence[Partition], blocks: list[int], heads: int, costs: _Costs) -> SearchResult:
+def _result(
+    tree: Sequence[Partition], blocks: list[int], heads: int, costs: _Costs
+) -> SearchResult:
     params = sum(len(p) * b for p, b in zip(tree, blocks)) + heads
     cost = sum(costs.partition(d, p) for d, p in enumerate(tree))
     return [list(p) for p in tree], int(params), float(cost)

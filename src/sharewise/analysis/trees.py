@@ -169,7 +169,9 @@ def group_cost(dissimilarity: np.ndarray, depth: int, group: Sequence[int]) -> f
     return float(dissimilarity[depth][np.ix_(idx, idx)].max())  # [g, g] -> scalar
 
 
-def tree_cost(partitions: Tree, dissimilarity: Any, tasks: Sequence[Hashable] | None = None) -> float:
+def tree_cost(
+    partitions: Tree, dissimilarity: Any, tasks: Sequence[Hashable] | None = None
+) -> float:
     """Clustering cost ``C_cluster = sum_d mean_{groups g at d} max_{i,j in g} Dis[d, i, j]``.
 
     Sec. 3.2 of the paper ("averaging the maximum distance ... in every cluster", summed over
