@@ -16,7 +16,8 @@ Execution (``ModularNetwork.forward``):
   all C components are one GEMM / one convolution) and the mixing is one batched product.
 - **per_task** (``task_chunk`` tasks at a time, 1 by default): the whole network runs on one
   chunk of tasks at a time; on a CPU this keeps large conv activations in cache.
-- **inactive_no_grad**: where z[t, c] = 0, f_c(x_t) enters the loss only as a *value*
+- **inactive_no_grad** (None = auto: on for per-component banks, off for fused banks): where
+  z[t, c] = 0, f_c(x_t) enters the loss only as a *value*
   (multiplied by w[t, c] = 0, it contributes zero gradient to the component's parameters and
   to x_t; the logit's gradient needs only the value). Computing it under ``torch.no_grad`` is
   therefore exact and skips its backward. With stacked tasks a component can be inactive for
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sharewise.components.layer_bank import LayerBank
+from sharewise.components.layer_bank import DenseLayerBank, LayerBank
 from sharewise.errors import ConfigError, ShapeError
 
 EXECUTIONS = ("stacked", "per_task", "auto")
@@ -78,15 +79,21 @@ class ModularLayer(nn.Module):
             )
         return shapes[0]  # type: ignore[return-value]
 
-    def forward(self, x: Tensor, z: Tensor, *, inactive_no_grad: bool = False) -> Tensor:
-        """x ``[T', B, *f]``, z ``[T', C]`` in {0, 1} -> ``[T', B, *f']``."""
+    def forward(self, x: Tensor, z: Tensor, *, inactive_no_grad: bool | None = None) -> Tensor:
+        """x ``[T', B, *f]``, z ``[T', C]`` in {0, 1} -> ``[T', B, *f']``.
+
+        ``inactive_no_grad=None`` (auto): on for banks that loop over components anyway, off for
+        fused banks (``bank.fused``), where splitting the one fused call into per-component
+        calls cost more than the saved backward (4-MNISTs: 19.6 vs 10.1 ms per step).
+        """
         t, b = x.shape[:2]
         if z.shape != (t, self.n_components):
             raise ShapeError(f"expected an allocation of shape {[t, self.n_components]}, but got {list(z.shape)}")
+        if inactive_no_grad is None:
+            inactive_no_grad = not getattr(self.bank, "fused", isinstance(self.bank, DenseLayerBank))
         flat = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
-        tracked = torch.is_grad_enabled()
         active = z.detach() > 0.5  # [T', C]
-        if not (inactive_no_grad and tracked) or bool(active.all()):
+        if not (inactive_no_grad and torch.is_grad_enabled()) or bool(active.all()):
             outs = self.bank.forward_all(flat)  # [C, T'*B, *f']
             outs = outs.reshape(self.n_components, t, -1)  # [C, T', B*F']
         else:
@@ -152,7 +159,7 @@ class ModularNetwork(nn.Module):
         return y.view(t, b, *y.shape[1:])
 
     def forward(self, x: Tensor, allocation: Sequence[Tensor], *, execution: str = "stacked",
-                task_chunk: int = 1, inactive_no_grad: bool = False) -> Tensor:
+                task_chunk: int = 1, inactive_no_grad: bool | None = None) -> Tensor:
         """x ``[T', B, *f]``, allocation: per layer ``[T', C_l]`` -> ``[T', B, *f_out]``."""
         if len(allocation) != len(self.layers):
             raise ShapeError(f"expected {len(self.layers)} allocation matrices, but got {len(allocation)}")
@@ -164,7 +171,7 @@ class ModularNetwork(nn.Module):
                   for i in range(0, t, task_chunk)]
         return torch.cat(chunks)
 
-    def _run(self, x: Tensor, allocation: Sequence[Tensor], inactive_no_grad: bool) -> Tensor:
+    def _run(self, x: Tensor, allocation: Sequence[Tensor], inactive_no_grad: bool | None) -> Tensor:
         y = self._shared(self.stem, x)
         for layer, post, z in zip(self.layers, self.post, allocation):
             y = self._shared(post, layer(y, z, inactive_no_grad=inactive_no_grad))
