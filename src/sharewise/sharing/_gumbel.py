@@ -58,13 +58,15 @@ def straight_through_sample(logits: Tensor, noise: Tensor | None, tau: float) ->
     """z in {0, 1} of shape ``logits.shape[:-1]``; forward exactly binary, gradient of the soft sample.
 
     logits ``[..., 2]`` (entry 0 = "connected"); ``noise`` of the same shape (None: no noise).
-    ``z = hard + soft - stopgrad(soft)``; keep the "on" entry. Ties (v_0 == v_1) count as "on",
-    matching the maximum-likelihood rule p >= 0.5.
+    ``z = hard + (soft - stopgrad(soft))``; keep the "on" entry. The bracket is exactly 0.0 in
+    floating point (x - x), so the forward value is exactly ``hard``; the authors' order
+    ``hard + soft - stopgrad(soft)`` can round 1 to 0.99999994. Ties (v_0 == v_1) count as
+    "on", matching the maximum-likelihood rule p >= 0.5.
     """
     v = logits if noise is None else logits + noise
     soft = torch.softmax(v / tau, dim=-1)[..., 0]
     hard = (v[..., 0] >= v[..., 1]).to(soft.dtype)
-    return hard + soft - soft.detach()
+    return hard + (soft - soft.detach())
 
 
 def ml_allocation(logits: Tensor) -> Tensor:
