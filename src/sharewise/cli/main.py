@@ -1,0 +1,69 @@
+"""The ``sharewise`` command: run, compare, validate, demo.
+
+Errors the user can fix (config, data, shapes) print one paragraph and exit with status 2;
+nothing half-written is left behind (see ``sharewise.runner``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sharewise.errors import SharewiseError
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None, help="folder with the datasets (default: $SHAREWISE_DATA_DIR)")
+    p.add_argument("--steps", type=int, default=None, help="override train.steps")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=0.01")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sharewise", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train one configuration")
+    p.add_argument("config")
+    p.add_argument("--scheme", default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="run directory (default: runs/<name>/<scheme>/seed<N>)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--no-plots", action="store_true")
+    _add_common(p)
+
+    p = sub.add_parser("compare", help="run every scheme with every seed and compare them")
+    p.add_argument("config")
+    p.add_argument("--schemes", required=True, help="comma-separated scheme names")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--out", default=None)
+    _add_common(p)
+
+    p = sub.add_parser("validate", help="check a config without training")
+    p.add_argument("config", nargs="?")
+    p.add_argument("--list", action="store_true", help="list schemes and task sets")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+
+    p = sub.add_parser("demo", help="train every scheme on bundled data and print the comparison")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--steps", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from sharewise.cli import commands
+
+    try:
+        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+    except SharewiseError as err:
+        print(f"sharewise {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sharewise {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The run configuration: YAML keys mirror these dataclasses field for field.
+
+Each field's ``metadata["choices"]`` (where present) lists its valid values; ``metadata["min"]``
+a lower bound. The validator in ``sharewise.config.validate`` reads these, so adding a field here
+is all it takes for it to be checked, overridable (``train.lr=0.01``) and saved with the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _opt(default: Any, choices: tuple[Any, ...] | None = None, minimum: float | None = None,
+         doc: str = "") -> Any:
+    meta: dict[str, Any] = {"doc": doc}
+    if choices is not None:
+        meta["choices"] = choices
+    if minimum is not None:
+        meta["min"] = minimum
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TasksConfig:
+    builder: str = _opt("demo", doc="registered task set (see `sharewise validate --list`)")
+    options: dict = _opt({}, doc="keyword options of the task-set builder")
+
+
+@dataclass
+class EncoderConfig:
+    kind: str = _opt("dense", ("dense", "identity", "channel_pad"),
+                     doc="dense: per-task affine + activation; identity; channel_pad: zero-pad image channels")
+    activation: str = _opt("relu", ("relu", "linear", "tanh", "sigmoid"))
+    frozen: bool = _opt(False, doc="keep the random initial encoder weights fixed (MNIST pairs)")
+
+
+@dataclass
+class CoreConfig:
+    kind: str = _opt("dense", ("dense", "conv"))
+    width: int = _opt(32, minimum=1, doc="dense width, or conv channels")
+    depth: int = _opt(4, minimum=1, doc="number of core layers D (= number of depths)")
+    dropout: float = _opt(0.0, minimum=0.0, doc="drop probability after every core layer")
+    activation: str = _opt("relu", ("relu", "linear", "tanh", "sigmoid"))
+    kernel_size: int = _opt(3, minimum=1)
+    pool: bool = _opt(True, doc="2x2 max pool after each conv layer")
+
+
+@dataclass
+class HeadConfig:
+    shared: bool = _opt(False, doc="one output layer for all tasks (random-pattern experiment)")
+    pool: str = _opt("flatten", ("flatten", "mean"), doc="how conv features reach the linear head")
+
+
+@dataclass
+class ModelConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    core: CoreConfig = field(default_factory=CoreConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = _opt(1000, minimum=1, doc="training steps (one batch per task per step)")
+    batch_size: int = _opt(64, minimum=1, doc="samples per task per step")
+    lr: float = _opt(1e-3, minimum=0.0)
+    arch_lr: float | None = _opt(None, minimum=0.0,
+                                 doc="learning rate of architecture parameters (default: the scheme's "
+                                     "multiplier times lr, or lr)")
+    optimizer: str = _opt("adam", ("adam", "sgd", "rmsprop"))
+    weight_decay: float = _opt(0.0, minimum=0.0)
+    grad_clip: float | None = _opt(None, minimum=0.0, doc="clip the global gradient norm")
+    eval_every: int = _opt(500, minimum=1)
+    eval_batch_size: int = _opt(2048, minimum=1)
+    mode: str = _opt("joint", ("joint", "alternating"),
+                     doc="joint: one summed update per step; alternating: one update per task, shuffled")
+    threads: int | None = _opt(None, minimum=1, doc="torch intra-op threads (default: torch's)")
+
+
+@dataclass
+class RunConfig:
+    name: str = _opt("run")
+    seed: int = _opt(0, minimum=0)
+    scheme: str = _opt("soft_ordering", doc="sharing scheme (see `sharewise validate --list`)")
+    scheme_options: dict = _opt({}, doc="keyword options of the scheme builder")
+    tasks: TasksConfig = field(default_factory=TasksConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)

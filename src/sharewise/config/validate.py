@@ -1,0 +1,114 @@
+"""Turn a plain dict (from YAML plus overrides) into a RunConfig, reporting every problem at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from sharewise.config.schema import RunConfig
+from sharewise.errors import ConfigError
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (dict, list, str, bool):
+        return isinstance(value, hint)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(h) for h in typing.get_args(hint))
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
+
+
+def _unknown_key(key: str, valid: list[str], where: str) -> str:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{where}{key}: unknown key{hint}; valid keys: {', '.join(valid)}"
+
+
+def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{where.rstrip('.') or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            problems.append(_unknown_key(str(key), list(fields), where))
+            continue
+        hint, meta = hints[key], fields[key].metadata
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{where}{key}.", problems)
+            continue
+        if not _type_ok(value, hint):
+            problems.append(f"{where}{key}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
+            continue
+        if "choices" in meta and value not in meta["choices"]:
+            problems.append(f"{where}{key}: expected one of {list(meta['choices'])}, got {value!r}")
+            continue
+        if "min" in meta and value is not None and value < meta["min"]:
+            problems.append(f"{where}{key}: expected a value >= {meta['min']}, got {value!r}")
+            continue
+        kwargs[key] = float(value) if hint is float and isinstance(value, int) else value
+    return cls(**kwargs)
+
+
+def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str, problems: list[str],
+                  skip: tuple[str, ...] = ()) -> None:
+    """Check ``options`` against ``fn``'s keyword parameters (names and annotated types)."""
+    sig = inspect.signature(fn)
+    params = {k: p for k, p in sig.parameters.items() if k not in skip}
+    hints = typing.get_type_hints(fn)
+    for key, value in options.items():
+        if key not in params:
+            problems.append(_unknown_key(key, sorted(params) or ["(none)"], where))
+        elif key in hints and not _type_ok(value, hints[key]):
+            problems.append(f"{where}{key}: expected {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
+    for key, p in params.items():
+        if p.default is inspect.Parameter.empty and key not in options and p.kind is p.KEYWORD_ONLY:
+            problems.append(f"{where}{key}: required option is missing")
+
+
+def parse_config(data: dict[str, Any]) -> RunConfig:
+    """Validate ``data`` completely; raise one ConfigError listing every problem."""
+    from sharewise.data.tasksets import taskset_builder, available_tasksets
+    from sharewise.sharing._registry import available_schemes, scheme_builder
+
+    problems: list[str] = []
+    cfg = _build(RunConfig, data, "", problems)
+    if cfg.scheme not in available_schemes():
+        problems.append(f"scheme: unknown sharing scheme {cfg.scheme!r}; valid schemes: {', '.join(available_schemes())}")
+    else:
+        check_options(scheme_builder(cfg.scheme), cfg.scheme_options, "scheme_options.", problems,
+                      skip=("core", "n_tasks", "seed"))
+    if cfg.tasks.builder not in available_tasksets():
+        problems.append(f"tasks.builder: unknown task set {cfg.tasks.builder!r}; valid: {', '.join(available_tasksets())}")
+    else:
+        check_options(taskset_builder(cfg.tasks.builder), cfg.tasks.options, "tasks.options.", problems,
+                      skip=("data_dir", "seed"))
+    if not 0.0 <= cfg.model.core.dropout < 1.0:
+        problems.append(f"model.core.dropout: expected a drop probability in [0, 1), got {cfg.model.core.dropout}")
+    if problems:
+        lines = "\n  - ".join(problems)
+        raise ConfigError(f"invalid configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n  - {lines}")
+    return cfg
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

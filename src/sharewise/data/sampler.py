@@ -1,0 +1,95 @@
+"""Draws one training batch per task and stacks them, without a Python loop over tasks.
+
+All tasks' training sets are concatenated once (inputs flattened and zero-padded to the widest
+task when widths differ). Each task walks through its own random permutation (epochs without
+replacement); a step gathers ``B`` indices per task with one ``gather`` and one ``index_select``.
+Only when a task finishes an epoch does that task get a new permutation (the rare slow path).
+The sampler's whole state (generator, permutations, positions) is checkpointable for exact resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sharewise.tasks.spec import TaskData
+
+
+def stack_inputs(xs: Sequence[Tensor]) -> tuple[list[Tensor], tuple[int, ...]]:
+    """Bring every task's inputs to one sample shape (flatten + zero-pad if shapes differ)."""
+    shapes = {tuple(x.shape[1:]) for x in xs}
+    if len(shapes) == 1:
+        return list(xs), next(iter(shapes))
+    flat = [x.reshape(x.shape[0], -1) for x in xs]
+    width = max(f.shape[1] for f in flat)
+    return [torch.nn.functional.pad(f, (0, width - f.shape[1])) for f in flat], (width,)
+
+
+def target_rows(task: TaskData, y: Tensor, width: int) -> Tensor:
+    """Targets as float rows ``[N, width]`` (class index in column 0 for classification)."""
+    rows = y.float().reshape(y.shape[0], -1)
+    return torch.nn.functional.pad(rows, (0, width - rows.shape[1]))
+
+
+class StackedTaskSampler:
+    """Yields ``(x [T, B, *in], y [T, B, Y])``: one batch of ``batch_size`` per task."""
+
+    def __init__(self, tasks: Sequence[TaskData], batch_size: int, generator: torch.Generator) -> None:
+        self.batch_size, self.generator = batch_size, generator
+        xs, self.input_shape = stack_inputs([t.x_train for t in tasks])
+        self.target_width = max(t.target_dim for t in tasks)
+        self.x_all = torch.cat(xs)  # [sum N, *in]
+        self.y_all = torch.cat([target_rows(t, t.y_train, self.target_width) for t in tasks])
+        self.sizes = [int(t.x_train.shape[0]) for t in tasks]
+        self.offsets = torch.tensor([0] + self.sizes[:-1]).cumsum(0)  # [T]
+        n_max = max(self.sizes)
+        self.perms = torch.zeros(len(tasks), n_max, dtype=torch.long)  # [T, N_max]
+        for t in range(len(tasks)):
+            self._reshuffle(t)
+        self.pos = torch.zeros(len(tasks), dtype=torch.long)  # [T]
+        self._size_t = torch.tensor(self.sizes)
+        self._arange = torch.arange(batch_size)
+
+    def _reshuffle(self, t: int) -> None:
+        self.perms[t, : self.sizes[t]] = torch.randperm(self.sizes[t], generator=self.generator)
+
+    def _indices(self) -> Tensor:
+        b = self.batch_size
+        if bool((self.pos + b <= self._size_t).all()):
+            idx = self.perms.gather(1, self.pos.unsqueeze(1) + self._arange)  # [T, B]
+            self.pos += b
+            return idx
+        rows = []
+        for t, n in enumerate(self.sizes):  # slow path: some task finishes its epoch
+            take: list[Tensor] = []
+            need = b
+            while need > 0:
+                p = int(self.pos[t])
+                if p >= n:
+                    self._reshuffle(t)
+                    p = 0
+                chunk = self.perms[t, p: min(n, p + need)]
+                take.append(chunk)
+                need -= chunk.numel()
+                self.pos[t] = p + chunk.numel()
+            rows.append(torch.cat(take))
+        return torch.stack(rows)
+
+    def next(self) -> tuple[Tensor, Tensor]:
+        idx = self._indices() + self.offsets.unsqueeze(1)  # [T, B] global rows
+        flat = idx.reshape(-1)
+        x = self.x_all.index_select(0, flat).view(*idx.shape, *self.input_shape)
+        y = self.y_all.index_select(0, flat).view(*idx.shape, self.target_width)
+        return x, y
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "perms": self.perms.clone(),
+                "pos": self.pos.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.perms.copy_(state["perms"])
+        self.pos.copy_(state["pos"])

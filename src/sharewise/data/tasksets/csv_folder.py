@@ -1,0 +1,41 @@
+"""Your own tabular tasks: one CSV file per task in a folder, with a named target column.
+
+Each file becomes a task named after the file; the task kind (binary / multiclass / regression)
+is declared in ``kinds`` or inferred (the inference and its reason are recorded in the task's
+notes and printed in the run summary). Scaling and splitting as for UCI-10.
+"""
+
+from __future__ import annotations
+
+from sharewise.data.tasksets._registry import make_task, register_taskset, three_way_split
+from sharewise.errors import DataError
+from sharewise.tasks.spec import TaskData
+
+
+@register_taskset("csv_folder")
+def build_csv_folder(*, data_dir: str | None = None, seed: int = 0, folder: str = "", target: str = "target",
+                     kinds: dict | None = None, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                     split_seed: int = 0) -> list[TaskData]:
+    """``folder`` is relative to ``data_dir`` when that is given and ``folder`` is relative."""
+    from pathlib import Path
+
+    from sharewise.data.csv_tasks import load_csv_folder
+
+    path = Path(folder).expanduser()
+    if data_dir and not path.is_absolute():
+        path = Path(data_dir) / path
+    if not folder or not path.is_dir():
+        raise DataError(f"tasks.options.folder: {str(path)!r} is not a folder; set it to a folder "
+                        f"holding one CSV file per task (with a header row and a {target!r} column)")
+    tables = load_csv_folder(path, target, kinds)
+    tasks = []
+    for offset, (name, table) in enumerate(sorted(tables.items())):
+        kind = table.kind
+        n_out = 1 if kind in ("binary", "regression") else table.n_classes
+        if kind == "regression":
+            n_out = 1 if table.y.ndim == 1 else table.y.shape[1]
+        splits = three_way_split(table.y if kind != "regression" else table.y.reshape(len(table.y), -1)[:, 0],
+                                 val_fraction, test_fraction, split_seed + offset, stratify=kind != "regression")
+        notes = {"source": str(table.source), "kind_inferred": table.kind_inferred, "preprocessing": table.notes}
+        tasks.append(make_task(name, kind, n_out, table.x, table.y, splits, notes=notes))  # type: ignore[arg-type]
+    return tasks

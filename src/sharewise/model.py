@@ -1,0 +1,33 @@
+"""The multi-task model: y_t = D_t(core(E_t(x_t))) with the core arranged by a sharing scheme."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from sharewise.sharing.base import SharingScheme
+
+
+class MultiTaskModel(nn.Module):
+    """Encoders, a sharing scheme over the core, and heads, all taking stacked tasks.
+
+    Every part takes ``(x [T', B, ...], tasks)`` so the model runs the joint step (all tasks,
+    ``tasks=None``), the alternating step and evaluation (a subset) through one code path.
+    """
+
+    def __init__(self, encoders: nn.Module, core: SharingScheme, heads: nn.Module) -> None:
+        super().__init__()
+        self.encoders, self.core, self.heads = encoders, core, heads
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        h = self.encoders(x, tasks)  # [T', B, *f]
+        h = self.core(h, tasks)  # [T', B, *f']
+        return self.heads(h, tasks)  # [T', B, O]
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        return self.core.architecture_parameters()
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.architecture_parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in arch]

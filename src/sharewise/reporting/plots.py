@@ -1,0 +1,90 @@
+"""Plots of what was learned. Each function takes an optional ``ax``/``fig`` and returns (fig, ax).
+
+- ``plot_soft_order``: per task, the learned scales s(t, j, k) as a layer-by-depth image
+  (the paper's Fig. 4d).
+- ``plot_layer_usage``: for each layer, its mean scale at each depth across tasks (Fig. 6b).
+- ``plot_error_curves``: test error by iteration, one line per scheme with a band over seeds
+  (Fig. 5b).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_soft_order(scales: Sequence, task_names: Sequence[str], candidates: Sequence[str],
+                    fig: Any = None) -> tuple[Any, Any]:
+    """scales [T][J][D] -> a grid of T images (rows: candidate layers, columns: depths)."""
+    s = np.asarray(scales, dtype=float)  # [T, J, D]
+    t = s.shape[0]
+    cols = min(t, 5)
+    rows = math.ceil(t / cols)
+    if fig is None:
+        fig = plt.figure(figsize=(2.2 * cols + 1, 2.0 * rows + 0.6))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    vmax = max(1.0, float(s.max())) if s.size else 1.0
+    image = None
+    for i, ax in enumerate(axes.flat):
+        if i >= t:
+            ax.axis("off")
+            continue
+        image = ax.imshow(s[i], vmin=0, vmax=vmax, cmap="viridis", aspect="auto")
+        ax.set_title(task_names[i], fontsize=9)
+        ax.set_yticks(range(len(candidates)), list(candidates), fontsize=7)
+        ax.set_xticks(range(s.shape[2]), [str(k + 1) for k in range(s.shape[2])], fontsize=7)
+        ax.set_xlabel("depth", fontsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="scale s(t, j, k)")
+    fig.suptitle("Learned soft order per task")
+    return fig, axes
+
+
+def plot_layer_usage(scales: Sequence, candidates: Sequence[str], ax: Any = None) -> tuple[Any, Any]:
+    """Mean scale of each layer at each depth, averaged over tasks; +- one std as a band."""
+    s = np.asarray(scales, dtype=float)  # [T, J, D]
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 3.5))
+    depths = np.arange(1, s.shape[2] + 1)
+    for j, name in enumerate(candidates):
+        mean, std = s[:, j].mean(0), s[:, j].std(0)
+        ax.plot(depths, mean, marker="o", label=name)
+        ax.fill_between(depths, mean - std, mean + std, alpha=0.15)
+    ax.set_xlabel("depth")
+    ax.set_ylabel("mean scale over tasks")
+    ax.set_xticks(depths)
+    ax.set_title("Layer usage by depth")
+    ax.legend(fontsize=8)
+    return fig, ax
+
+
+def plot_error_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]], ax: Any = None,
+                      ylabel: str = "mean test error") -> tuple[Any, Any]:
+    """curves: scheme -> list over seeds of [(step, value), ...]; mean line and min-max band."""
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+    for scheme, runs in curves.items():
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        n = min(len(r) for r in runs)
+        steps = np.array([p[0] for p in runs[0][:n]])
+        vals = np.array([[p[1] for p in r[:n]] for r in runs], dtype=float)  # [seeds, n]
+        ax.plot(steps, vals.mean(0), label=f"{scheme} (n={len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(steps, vals.min(0), vals.max(0), alpha=0.15)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Test error by iteration")
+    ax.legend(fontsize=8)
+    return fig, ax
+
+
+def save(fig: Any, path: Any) -> None:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

@@ -1,0 +1,36 @@
+"""Plots for a finished run directory (reads summary.json and metrics.jsonl)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sharewise.reporting import plots
+from sharewise.training.io import read_jsonl
+
+
+def curve(records: list[dict], key: str = "mean_test_error") -> list[tuple[int, float]]:
+    return [(r["step"], r[key]) for r in records if r.get(key) is not None]
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """Write the run's plots under ``run_dir/plots`` and return their paths."""
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    out = run_dir / "plots"
+    out.mkdir(exist_ok=True)
+    written = []
+    key = "mean_test_error" if summary.get("mean_test_error") is not None else "mean_test_loss"
+    fig, _ = plots.plot_error_curves({summary["scheme"]: [curve(records, key)]},
+                                     ylabel=key.replace("_", " "))
+    plots.save(fig, out / "curves.png")
+    written.append(out / "curves.png")
+    structure = summary.get("structure", {})
+    if "scales" in structure:
+        fig, _ = plots.plot_soft_order(structure["scales"], structure["tasks"], structure["candidates"])
+        plots.save(fig, out / "soft_order.png")
+        fig, _ = plots.plot_layer_usage(structure["scales"], structure["candidates"])
+        plots.save(fig, out / "layer_usage.png")
+        written += [out / "soft_order.png", out / "layer_usage.png"]
+    return written

@@ -1,0 +1,80 @@
+"""What is predicted: a task's kind, its data, and the loss/metric that go with the kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from sharewise.errors import DataError
+
+TaskKind = Literal["binary", "multiclass", "regression"]
+TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "regression")
+
+
+@dataclass
+class TaskData:
+    """One task's splits as tensors.
+
+    ``x_*``: float32 ``[N, *input_shape]``. ``y_*``: int64 ``[N]`` class indices for classification,
+    float32 ``[N, n_outputs]`` for regression. ``n_outputs`` is the number of classes for
+    multiclass, 1 for binary (one sigmoid logit), the target dimension for regression.
+    """
+
+    name: str
+    kind: TaskKind
+    n_outputs: int
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise DataError(f"task {self.name!r}: kind must be one of {TASK_KINDS}, got {self.kind!r}")
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.shape[0] != y.shape[0]:
+                raise DataError(
+                    f"task {self.name!r}: {split} split has {x.shape[0]} inputs but {y.shape[0]} targets"
+                )
+            if x.shape[0] == 0 and split != "val":
+                raise DataError(f"task {self.name!r}: the {split} split is empty")
+            if self.kind == "regression" and y.dim() == 1:
+                setattr(self, f"y_{split}", y.float().unsqueeze(1))
+        if self.kind != "regression":
+            ys = torch.cat([self.y_train, self.y_val, self.y_test])
+            n_classes = 2 if self.kind == "binary" else self.n_outputs
+            if ys.numel() and (int(ys.min()) < 0 or int(ys.max()) >= n_classes):
+                raise DataError(
+                    f"task {self.name!r}: labels must lie in 0..{n_classes - 1} for a {self.kind} task, "
+                    f"but got labels from {int(ys.min())} to {int(ys.max())}"
+                )
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def target_dim(self) -> int:
+        """Width of the stacked target row (1 for classification)."""
+        return self.n_outputs if self.kind == "regression" else 1
+
+    def split(self, name: str) -> tuple[Tensor, Tensor]:
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "n_outputs": self.n_outputs,
+            "input_shape": list(self.input_shape),
+            "n_train": int(self.x_train.shape[0]),
+            "n_val": int(self.x_val.shape[0]),
+            "n_test": int(self.x_test.shape[0]),
+            **({"notes": self.notes} if self.notes else {}),
+        }

@@ -1,0 +1,73 @@
+"""Atomic writes: a results file is either the old complete version or the new complete one.
+
+Write to a temporary file in the same directory, fsync, then ``os.replace`` (atomic on POSIX),
+so a crash or a kill never leaves a half-written ``summary.json`` or checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+
+
+def write_text(path: str | Path, text: str) -> None:
+    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    _atomic_write(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
+    """Append one line; a crash can at most lose this line, never corrupt earlier ones."""
+    line = json.dumps(record, default=_json_default) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file, ignoring a trailing partial line left by a crash."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")

@@ -1,0 +1,38 @@
+"""What a run records about where it ran, so results can be traced and reproduced."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def git_revision(start: Path | None = None) -> str | None:
+    """The repository's HEAD (with ``-dirty`` if there are uncommitted changes), or None."""
+    cwd = start or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_metadata() -> dict[str, Any]:
+    from sharewise import __version__
+
+    return {
+        "sharewise": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "git_revision": git_revision(),
+        "command": " ".join(sys.argv),
+    }
