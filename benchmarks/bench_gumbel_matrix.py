@@ -6,9 +6,11 @@ One training step = sample allocations, forward, mean-square loss, backward, Ada
 model and the allocation logits. Configurations: 4-MNISTs (T=4, batch 16 per task, 28x28, 3
 modular layers x 4 components of 4-filter convs) and a reduced Omniglot-20 (T=20, batch 16,
 48 channels, 7 components x 8 layers, 14x14 images instead of 105x105). Each line prints the
-milliseconds per step of every execution path, ``speed-up: <ratio>x`` of the chosen ('auto')
-path over the reference loop, and the fraction of the machine's float32 matmul peak that path
-reaches (FLOPs counted by ``torch.utils.flop_counter``; peak measured with a 2048^3 matmul).
+milliseconds per step (best of ``--steps``) of every execution path (``*_tracked``: without
+the inactive_no_grad trick; ``default``: execution='auto', inactive_no_grad=None), then
+``speed-up: <ratio>x`` of the default over the reference loop, and the fraction of the
+machine's float32 matmul peak the default reaches (FLOPs counted by
+``torch.utils.flop_counter``; peak measured with a 2048^3 matmul first).
 """
 
 from __future__ import annotations
@@ -50,13 +52,17 @@ def make_step(scheme: GumbelMatrix, x: torch.Tensor, reference: bool) -> Callabl
     return step
 
 
-def time_step(step: Callable[[], None], n: int) -> float:
-    step()  # warm-up
-    best = float("inf")
-    for _ in range(n):
-        t0 = time.perf_counter()
-        step()
-        best = min(best, time.perf_counter() - t0)
+def time_steps(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    """Best seconds per step of each variant; variants alternate within each round, so a load
+    change on a shared machine hits them all alike."""
+    for step in steps.values():
+        step()  # warm-up (allocator, oneDNN primitives)
+    best = {name: float("inf") for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            best[name] = min(best[name], time.perf_counter() - t0)
     return best
 
 
@@ -72,23 +78,23 @@ def run(label: str, network: str, in_shape: tuple[int, ...], n_tasks: int, batch
     net = build_modular_network(network, in_shape, **options)
     x = torch.randn(n_tasks, batch, *in_shape)
     variants = {
+        "default": dict(execution="auto", inactive_no_grad=None),
         "stacked": dict(execution="stacked", inactive_no_grad=True),
         "stacked_tracked": dict(execution="stacked", inactive_no_grad=False),
         "per_task": dict(execution="per_task", inactive_no_grad=True),
         "per_task_tracked": dict(execution="per_task", inactive_no_grad=False),
     }
-    times = {}
-    for name, kw in variants.items():
-        scheme = GumbelMatrix(net, n_tasks, seed=0, p_init=p_init, **kw).train()
-        times[name] = time_step(make_step(scheme, x, reference=False), steps)
+    steps_by_name = {name: make_step(GumbelMatrix(net, n_tasks, seed=0, p_init=p_init, **kw).train(), x, False)
+                     for name, kw in variants.items()}
     ref_scheme = GumbelMatrix(net, n_tasks, seed=0, p_init=p_init).train()
-    times["reference_loop"] = time_step(make_step(ref_scheme, x, reference=True), steps)
+    steps_by_name["reference_loop"] = make_step(ref_scheme, x, reference=True)
+    times = time_steps(steps_by_name, steps)
     auto = net.resolve_execution("auto", n_tasks, batch)
-    chosen = GumbelMatrix(net, n_tasks, seed=0, p_init=p_init, execution="auto").train()
+    chosen = GumbelMatrix(net, n_tasks, seed=0, p_init=p_init).train()
     flops = count_flops(make_step(chosen, x, reference=False))
-    t_auto = times[auto]
+    t_auto = times["default"]
     listing = ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in times.items())
-    print(f"{label} (auto -> {auto}): {listing}; speed-up: {times['reference_loop'] / t_auto:.2f}x; "
+    print(f"{label} (default: auto -> {auto}): {listing}; speed-up: {times['reference_loop'] / t_auto:.2f}x; "
           f"{flops / t_auto / 1e9:.1f} GFLOP/s = {100 * flops / t_auto / peak:.1f}% of matmul peak", flush=True)
 
 
@@ -96,18 +102,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="only the 4-MNISTs configuration")
+    parser.add_argument("--no-mkldnn", action="store_true", help="torch.backends.mkldnn.enabled = False")
+    parser.add_argument("--omniglot-size", type=int, default=14, help="image side of the reduced Omniglot")
     args = parser.parse_args()
+    torch.backends.mkldnn.enabled = not args.no_mkldnn
     peak = matmul_peak()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32 matmul peak "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mkldnn {not args.no_mkldnn}, "
+          f"float32 matmul peak "
           f"{peak / 1e9:.1f} GFLOP/s", flush=True)
     run("4-MNISTs T=4 B=16 28x28 C=4 L=3 (p_init 0.5)", "mnist4", (1, 28, 28), 4, 16, 0.5, args.steps, peak, {})
     run("4-MNISTs unfold-conv bank (p_init 0.5)", "mnist4", (1, 28, 28), 4, 16, 0.5, args.steps, peak,
         {"impl": "unfold"})
     if not args.quick:
-        run("Omniglot-20 reduced T=20 B=16 14x14 48ch C=7 L=8 (p_init 0.97)", "omniglot20", (1, 14, 14),
-            20, 16, 0.97, max(2, args.steps // 2), peak, {})
-        run("Omniglot-20 reduced, p_init 0.5", "omniglot20", (1, 14, 14),
-            20, 16, 0.5, max(2, args.steps // 2), peak, {})
+        h = args.omniglot_size
+        for p_init in (0.97, 0.5):
+            run(f"Omniglot-20 reduced T=20 B=16 {h}x{h} 48ch C=7 L=8 (p_init {p_init})", "omniglot20",
+                (1, h, h), 20, 16, p_init, max(2, args.steps // 2), peak, {})
 
 
 if __name__ == "__main__":

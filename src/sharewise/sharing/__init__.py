@@ -6,6 +6,7 @@ from sharewise.sharing._registry import (
     register_scheme,
     scheme_options,
 )
+from sharewise.sharing._gumbel import TemperatureSchedule
 from sharewise.sharing.base import SharingScheme
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
 from sharewise.sharing.gumbel_matrix import FixedAllocation, GumbelMatrix, no_sharing_allocation
@@ -22,6 +23,7 @@ __all__ = [
     "SharingScheme",
     "SingleTask",
     "SoftOrdering",
+    "TemperatureSchedule",
     "available_schemes",
     "check_reorderable",
     "create_scheme",

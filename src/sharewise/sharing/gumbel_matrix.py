@@ -164,6 +164,9 @@ class GumbelMatrix(_ModularScheme):
         return self.budget_weight * torch.relu(self.expected_active(self._last_tasks) - self.budget)
 
     def step_metrics(self) -> dict[str, float]:
+        """temperature; active_fraction (ML allocation) and expected_active (mean p) over all
+        tasks; sampled_active_fraction of the latest training sample; budget_penalty over all
+        tasks (the loss term itself, ``regularizer()``, covers the latest forward's tasks)."""
         with torch.no_grad():
             metrics = {
                 "temperature": float(self.temperature),
