@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +18,12 @@ def shared_data() -> Path:
             "but that folder (or its README.md) is missing; mount or copy the shared data there."
         )
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_and_cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests run with one torch thread (fast on small models, reproducible) in a scratch cwd."""
+    import torch
+
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
