@@ -5,6 +5,12 @@ task when widths differ). Each task walks through its own random permutation (ep
 replacement); a step gathers ``B`` indices per task with one ``gather`` and one ``index_select``.
 Only when a task finishes an epoch does that task get a new permutation (the rare slow path).
 The sampler's whole state (generator, permutations, positions) is checkpointable for exact resume.
+
+Shared inputs (``shared_inputs``): when every task is defined on the *same* inputs (one image,
+several labels, as in the branched-networks benchmarks), the tasks walk one common permutation,
+so a step feeds the same ``B`` inputs to every task. The inputs are then stored once and the
+stacked batch is an expanded view ``[T, B, *in]`` of one ``[B, *in]`` batch; the shapes are
+unchanged. By default this mode is on exactly when all tasks' ``x_train`` is one tensor object.
 """
 
 from __future__ import annotations
@@ -37,19 +43,36 @@ def target_rows(task: TaskData, y: Tensor, width: int) -> Tensor:
 class StackedTaskSampler:
     """Yields ``(x [T, B, *in], y [T, B, Y])``: one batch of ``batch_size`` per task."""
 
-    def __init__(self, tasks: Sequence[TaskData], batch_size: int, generator: torch.Generator) -> None:
+    def __init__(self, tasks: Sequence[TaskData], batch_size: int, generator: torch.Generator,
+                 shared_inputs: bool | None = None) -> None:
         self.batch_size, self.generator = batch_size, generator
-        xs, self.input_shape = stack_inputs([t.x_train for t in tasks])
+        self.n_tasks = len(tasks)
+        same = all(t.x_train is tasks[0].x_train for t in tasks)
+        if shared_inputs is None:
+            shared_inputs = same and len(tasks) > 1
+        if shared_inputs and not same:
+            from sharewise.errors import DataError
+
+            raise DataError("shared_inputs=True needs every task's x_train to be the same tensor, but "
+                            f"the {len(tasks)} tasks have different training inputs")
+        self.shared_inputs = bool(shared_inputs)
         self.target_width = max(t.target_dim for t in tasks)
-        self.x_all = torch.cat(xs)  # [sum N, *in]
-        self.y_all = torch.cat([target_rows(t, t.y_train, self.target_width) for t in tasks])
+        if self.shared_inputs:  # one copy of the inputs, one permutation for all tasks
+            self.x_all = tasks[0].x_train  # [N, *in]
+            self.input_shape = tuple(self.x_all.shape[1:])
+            self.y_all = torch.stack([target_rows(t, t.y_train, self.target_width) for t in tasks])  # [T, N, Y]
+            tasks = tasks[:1]
+        else:
+            xs, self.input_shape = stack_inputs([t.x_train for t in tasks])
+            self.x_all = torch.cat(xs)  # [sum N, *in]
+            self.y_all = torch.cat([target_rows(t, t.y_train, self.target_width) for t in tasks])
         self.sizes = [int(t.x_train.shape[0]) for t in tasks]
-        self.offsets = torch.tensor([0] + self.sizes[:-1]).cumsum(0)  # [T]
+        self.offsets = torch.tensor([0] + self.sizes[:-1]).cumsum(0)  # [T] (or [1] when shared)
         n_max = max(self.sizes)
-        self.perms = torch.zeros(len(tasks), n_max, dtype=torch.long)  # [T, N_max]
+        self.perms = torch.zeros(len(tasks), n_max, dtype=torch.long)  # [T or 1, N_max]
         for t in range(len(tasks)):
             self._reshuffle(t)
-        self.pos = torch.zeros(len(tasks), dtype=torch.long)  # [T]
+        self.pos = torch.zeros(len(tasks), dtype=torch.long)  # [T or 1]
         self._size_t = torch.tensor(self.sizes)
         self._arange = torch.arange(batch_size)
 
@@ -71,7 +94,8 @@ class StackedTaskSampler:
                 if p >= n:
                     self._reshuffle(t)
                     p = 0
-                chunk = self.perms[t, p: min(n, p + need)]
+                # clone: the view would change when this task's permutation is reshuffled below
+                chunk = self.perms[t, p: min(n, p + need)].clone()
                 take.append(chunk)
                 need -= chunk.numel()
                 self.pos[t] = p + chunk.numel()
@@ -79,6 +103,11 @@ class StackedTaskSampler:
         return torch.stack(rows)
 
     def next(self) -> tuple[Tensor, Tensor]:
+        if self.shared_inputs:
+            rows = self._indices()[0]  # [B], one draw for every task
+            x = self.x_all.index_select(0, rows)  # [B, *in]
+            y = self.y_all.index_select(1, rows)  # [T, B, Y]
+            return x.unsqueeze(0).expand(self.n_tasks, *x.shape), y  # [T, B, *in] (a view)
         idx = self._indices() + self.offsets.unsqueeze(1)  # [T, B] global rows
         flat = idx.reshape(-1)
         x = self.x_all.index_select(0, flat).view(*idx.shape, *self.input_shape)

@@ -72,3 +72,4 @@ def _load_builtin_schemes() -> None:
     # Importing the modules runs their @register_scheme decorators.
     from sharewise.sharing import hard, permuted, soft_ordering  # noqa: F401
     from sharewise.sharing import gumbel_matrix  # noqa: F401
+    from sharewise.sharing import branched, cross_stitch, nddr  # noqa: F401

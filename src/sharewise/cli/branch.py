@@ -1,0 +1,96 @@
+"""``sharewise branch AFFINITY_JSON --budget PARAMS --out DIR`` and ``sharewise delta-m``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from sharewise.errors import ConfigError
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("branch", help="find the branched tree of least cost within a parameter budget")
+    p.add_argument("affinity", help="affinity.json written by `sharewise affinity`")
+    p.add_argument("--budget", type=int, required=True, help="the largest number of parameters")
+    p.add_argument("--beam", type=int, default=None,
+                   help="beam width n (default: exhaustive search up to 6 tasks, else beam 10)")
+    p.add_argument("--out", required=True, help="folder for tree.json and tree.png")
+    p.add_argument("--config", default=None, help="check that the affinity's tasks are this config's tasks")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(handler=cmd_branch)
+
+    p = sub.add_parser("delta-m", help="Delta_m of runs against a single-task baseline (Maninis et al.)")
+    p.add_argument("runs", nargs="+", help="run directories of one model (its seeds)")
+    p.add_argument("--baseline", required=True, help="comma-separated single-task run directories")
+    p.set_defaults(handler=cmd_delta_m)
+
+
+def read_affinity(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no affinity file at {str(path)!r}; write one with `sharewise affinity`")
+    data = json.loads(path.read_text())
+    missing = [k for k in ("tasks", "affinity", "block_params", "head_params") if k not in data]
+    if missing:
+        raise ConfigError(f"{str(path)!r} lacks {missing}; write it with `sharewise affinity`")
+    return data
+
+
+def check_tasks(affinity_tasks: list[str], config_tasks: list[str]) -> None:
+    if affinity_tasks != config_tasks:
+        raise ConfigError(f"the affinity file's tasks {affinity_tasks} do not match the config's tasks "
+                          f"{config_tasks}; run `sharewise affinity` on this config")
+
+
+def search(data: dict[str, Any], budget: int, beam: int | None) -> dict[str, Any]:
+    """tree.json content: the best tree within ``budget`` (exhaustive for <= 6 tasks unless --beam)."""
+    import numpy as np
+
+    from sharewise.analysis import beam_search, exhaustive_search, tree_to_dict
+
+    tasks = list(data["tasks"])
+    dis = 1.0 - np.asarray(data["affinity"], dtype=float)  # [D, N, N]
+    heads = [data["head_params"][t] for t in tasks]
+    if beam is None and len(tasks) <= 6:
+        parts, _, _ = exhaustive_search(dis, data["block_params"], heads, budget)
+        method = "exhaustive"
+    else:
+        parts, _, _ = beam_search(dis, data["block_params"], heads, budget, beam=beam or 10)
+        method = f"beam (n={beam or 10})"
+    tree = tree_to_dict(parts, tasks, data["block_params"], heads, dis)
+    return {**tree, "tasks": tasks, "budget": budget, "search": method}
+
+
+def cmd_branch(args: argparse.Namespace) -> int:
+    data = read_affinity(args.affinity)
+    if args.config:
+        from sharewise.cli.commands import load_config
+        from sharewise.config import parse_config
+        from sharewise.data.tasksets import build_tasks
+
+        cfg = parse_config(load_config(args.config, args.overrides))
+        tasks = build_tasks(cfg.tasks.builder, data_dir=args.data_dir, seed=cfg.seed, options=cfg.tasks.options)
+        check_tasks(list(data["tasks"]), [t.name for t in tasks])
+    tree = search(data, args.budget, args.beam)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tree.json").write_text(json.dumps(tree, indent=1))
+    from sharewise.reporting.tree_plots import plot_tree
+
+    fig, _ = plot_tree(tree["partitions"], title=f"{tree['params']} params, cost {tree['cost']:.3f}")
+    fig.savefig(out / "tree.png", dpi=120, bbox_inches="tight")
+    print(f"tree with {tree['params']} parameters (budget {args.budget}), cost {tree['cost']:.4f}: "
+          f"{tree['partitions']} -> {out / 'tree.json'}")
+    return 0
+
+
+def cmd_delta_m(args: argparse.Namespace) -> int:
+    from sharewise.reporting.delta_m_runs import delta_m_of_runs, markdown_rows
+
+    baseline = [b for b in args.baseline.split(",") if b]
+    result = delta_m_of_runs(args.runs, baseline)
+    print(markdown_rows([(result["scheme"], result)]))
+    return 0

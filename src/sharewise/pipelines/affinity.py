@@ -1,0 +1,157 @@
+"""Task affinity from single-task networks (Branched multi-task networks, Alg. 1 lines 2-7).
+
+1. Train one network per task: the ``single_task`` scheme gives every task its own copy of the
+   core blocks and its own head, trained under identical conditions (same data order, same
+   optimiser); its joint step with the summed loss equals T separate trainings because no
+   parameter is shared. Training goes through the library's runner (``sharewise.runner.run``),
+   so the single-task run is an ordinary run directory that ``--reuse`` can point at and that
+   doubles as the Delta_m baseline.
+2. RDMs of each task's column after every block on K held-out inputs (``analysis.rdm_stack``).
+3. Affinity ``A[d, i, j]`` (``analysis.task_affinity``) -> ``affinity.json`` + one heatmap per
+   location, with the parameter counts the tree search needs (``block_params``, ``head_params``).
+
+This module imports training (it runs it), so it lives outside the pure ``analysis`` package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sharewise.analysis import rdm_stack, task_affinity
+from sharewise.components.layer_bank import ModuleLayerBank
+from sharewise.config import apply_overrides, parse_config, read_yaml
+from sharewise.errors import ConfigError
+from sharewise.model import MultiTaskModel
+from sharewise.sharing.hard import SingleTask
+from sharewise.tasks.spec import TaskData
+
+
+def heldout_inputs(tasks: Sequence[TaskData], k: int) -> tuple[Tensor, str]:
+    """The first K inputs of the validation split (test split if there is none), shared by all tasks."""
+    split = "val" if tasks[0].x_val.shape[0] else "test"
+    x = tasks[0].split(split)[0]
+    if k > x.shape[0]:
+        raise ConfigError(f"K={k} held-out inputs were asked for, but the {split} split has only "
+                          f"{x.shape[0]} inputs; pass --inputs {x.shape[0]} or fewer")
+    if k < 2:
+        raise ConfigError(f"K={k}: an RDM needs at least 2 held-out inputs")
+    for t in tasks[1:]:
+        other = t.split(split)[0]
+        if other.shape != x.shape or not torch.equal(other[:k], x[:k]):
+            raise ConfigError(f"task {t.name!r} has other {split} inputs than task {tasks[0].name!r}; RDM-based "
+                              f"task affinity compares tasks on the same inputs (use a shared-input task set)")
+    return x[:k], split
+
+
+@torch.no_grad()
+def column_features(model: MultiTaskModel, x: Tensor, task: int) -> list[Tensor]:
+    """Features of task ``task``'s column after each core block: D tensors ``[K, *f_d]``."""
+    core = model.core
+    if not isinstance(core, SingleTask):
+        raise ConfigError(f"affinity needs a single_task model, got scheme {type(core).__name__}")
+    was = model.training
+    model.eval()
+    h = model.encoders(x.unsqueeze(0), [task])  # [1, K, *f]
+    out = []
+    for d in range(core.depth):
+        h = core.bank.forward_selected(h, [task * core.depth + d])  # [1, K, *f_d]
+        out.append(h[0])
+    model.train(was)
+    return out
+
+
+def parameter_counts(model: MultiTaskModel, task_names: Sequence[str]) -> tuple[list[int], dict[str, int]]:
+    """(params of each block f_1..f_D, params of each task's own modules: encoder + head).
+
+    Read off a single-task model: its core holds T copies of each block; everything outside the
+    core is per task and of equal size per task (stacked, padded heads), so it is split evenly.
+    """
+    core = model.core
+    n_tasks, depth = len(task_names), core.depth  # type: ignore[union-attr]
+    bank = core.bank  # type: ignore[union-attr]
+    if isinstance(bank, ModuleLayerBank):
+        blocks = [sum(p.numel() for p in bank.layers[d].parameters()) for d in range(depth)]
+    else:
+        blocks = [sum(p.numel() for p in bank.parameters()) // (n_tasks * depth)] * depth
+    outside = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in core.parameters())
+    if outside % n_tasks:
+        raise ConfigError(f"the {outside} parameters outside the core do not split evenly over {n_tasks} tasks")
+    return [int(b) for b in blocks], {name: outside // n_tasks for name in task_names}
+
+
+def compute_affinity(model: MultiTaskModel, tasks: Sequence[TaskData], k: int) -> dict[str, Any]:
+    """The ``affinity.json`` content for a trained single-task model (Alg. 1 lines 4-6)."""
+    x, split = heldout_inputs(tasks, k)
+    names = [t.name for t in tasks]
+    rdms = {t.name: rdm_stack(column_features(model, x, i)) for i, t in enumerate(tasks)}  # [D, K, K] each
+    affinity = task_affinity(rdms)  # [D, N, N]
+    blocks, heads = parameter_counts(model, names)
+    return {"tasks": names, "locations": [f"block{d + 1}" for d in range(affinity.shape[0])],
+            "affinity": affinity.tolist(), "block_params": blocks, "head_params": heads,
+            "heldout": {"split": split, "k": k}}
+
+
+def _load_run(run_dir: Path, cfg_dict: dict[str, Any], tasks: Sequence[TaskData]) -> MultiTaskModel:
+    """Rebuild a finished single-task run's model and load its best state; check its tasks."""
+    from sharewise.builders import build_model
+
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file() or not (run_dir / "best.pt").is_file():
+        raise ConfigError(f"--reuse {str(run_dir)!r} is not a finished run directory (summary.json, best.pt)")
+    summary = json.loads(summary_path.read_text())
+    if summary.get("scheme") != "single_task":
+        raise ConfigError(f"--reuse {str(run_dir)!r} is a {summary.get('scheme')!r} run; affinity needs a "
+                          f"single_task run")
+    theirs, ours = list(summary["tasks"]), [t.name for t in tasks]
+    if theirs != ours:
+        raise ConfigError(f"--reuse {str(run_dir)!r} was trained on tasks {theirs} but the config has "
+                          f"tasks {ours}; reuse a run of this config")
+    run_cfg = parse_config(read_yaml(run_dir / "config.yaml"))
+    if run_cfg.model != parse_config(cfg_dict).model:
+        raise ConfigError(f"--reuse {str(run_dir)!r} has another model section than the config; the "
+                          f"affinity must come from the backbone that will be branched")
+    model = build_model(run_cfg, tasks)
+    state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    return model
+
+
+def affinity_run(cfg_dict: dict[str, Any], out: str | Path, *, data_dir: str | None = None,
+                 reuse: str | Path | None = None, k: int = 500, plots: bool = True,
+                 progress: bool = False) -> dict[str, Any]:
+    """Train (or reuse) the single-task networks, then write ``affinity.json`` and heatmaps to ``out``."""
+    from sharewise.data.tasksets import build_tasks
+    from sharewise.runner import run
+
+    out = Path(out)
+    cfg_dict = apply_overrides(cfg_dict, ["scheme=single_task"])
+    cfg_dict["scheme_options"] = {}
+    cfg = parse_config(cfg_dict)
+    tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
+    heldout_inputs(tasks, k)  # fail on a too-large K before any training
+    run_dir = Path(reuse) if reuse is not None else out / "single_task"
+    if reuse is None:
+        run(cfg_dict, run_dir, data_dir=data_dir, overwrite=True, plots=False, progress=progress)
+    model = _load_run(run_dir, cfg_dict, tasks)
+    result = {**compute_affinity(model, tasks, k), "single_task_run": str(run_dir)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "affinity.json").write_text(json.dumps(result, indent=1))
+    if plots:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from sharewise.reporting.tree_plots import plot_affinity
+
+        for d, loc in enumerate(result["locations"]):
+            fig, _ = plot_affinity(result["affinity"][d], result["tasks"], title=f"task affinity after {loc}")
+            fig.savefig(out / f"affinity_{loc}.png", dpi=120, bbox_inches="tight")
+            plt.close(fig)
+    return result

@@ -1,0 +1,151 @@
+"""Branched multi-task networks (Vandenhende et al., "Deciding what layers to share", Sec. 3.2).
+
+A tree is a list of partitions of the tasks, one per core block ``f_d`` (depth 0 nearest the
+input), each refining the previous one. Every group at depth ``d`` owns one copy of block
+``f_d``; a task's features pass through the copies of the groups it belongs to. The tree is
+plain data (``tree.json`` written by ``sharewise branch``, see ``sharewise.analysis.trees``); it
+is returned by :meth:`Branched.learned_structure` so that it lands in the run's ``summary.json``.
+
+Works over any core the library builds (dense layers, conv blocks): the copies come from the
+core's ``make_bank``, so block ``d``'s copies are layers of one bank addressed by index.
+
+``shared_encoder`` (the MTL baseline of Table 1: every block shared, per-task heads) is the
+branched network of the fully shared tree. It computes exactly what ``parallel`` computes (a
+test checks this), but on shared inputs it runs each block once per *group* instead of once per
+task, which makes the baseline T times cheaper on the shared-input benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sharewise.analysis.trees import normalise_tree
+from sharewise.components.layer_bank import LayerBank
+from sharewise.errors import ConfigError
+from sharewise.sharing._registry import register_scheme
+from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.core_spec import CoreSpec
+
+Partition = tuple[tuple[int, ...], ...]
+
+
+class Branched(SharingScheme):
+    """Tree-structured hard sharing: group g at depth d applies copy ``layer_of[d][g]`` of f_d.
+
+    Forward keeps one feature tensor per active tree node. A node's tensor is ``[1, B, *f]`` while
+    all its tasks still see identical features (shared inputs and a shared path so far), else
+    ``[n, B, *f]`` with one row per active task of the node; so shared blocks on shared inputs run
+    once, and per-task inputs (different images per task) are still handled exactly.
+    """
+
+    def __init__(self, bank: LayerBank, tree: Sequence[Partition], dropout: float,
+                 task_names: Sequence[str] | None = None) -> None:
+        n_tasks = sum(len(g) for g in tree[0])
+        super().__init__(n_tasks)
+        self.bank, self.tree, self.dropout = bank, [tuple(p) for p in tree], dropout
+        self.depth = len(tree)
+        self.task_names = list(task_names) if task_names is not None else None
+        self.layer_of: list[list[int]] = []  # [d][group] -> layer index in the bank
+        self.group_of: list[list[int]] = []  # [d][task] -> group index at depth d
+        start = 0
+        for partition in self.tree:
+            self.layer_of.append(list(range(start, start + len(partition))))
+            start += len(partition)
+            owner = [0] * n_tasks
+            for g, group in enumerate(partition):
+                for t in group:
+                    owner[t] = g
+            self.group_of.append(owner)
+        if bank.n_layers != start:
+            raise ConfigError(f"a branched tree with {start} groups needs {start} core blocks, got {bank.n_layers}")
+
+    def _apply(self, d: int, g: int, h: Tensor) -> Tensor:
+        m, b = h.shape[:2]
+        y = self.bank.forward_one(self.layer_of[d][g], h.reshape(m * b, *h.shape[2:]))
+        y = F.dropout(y, self.dropout, self.training)
+        return y.view(m, b, *y.shape[1:])
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        ids = task_list(tasks, self.n_tasks)
+        same = x.shape[0] == 1 or bool((x[1:] == x[:1]).all())
+        # node: (tasks of this node in stacked order, features [1 or n, B, *f])
+        nodes: list[tuple[list[int], Tensor]] = [(list(range(len(ids))), x[:1] if same else x)]
+        for d in range(self.depth):
+            children: list[tuple[list[int], Tensor]] = []
+            for rows, h in nodes:
+                by_group: dict[int, list[int]] = {}
+                for i, r in enumerate(rows):
+                    by_group.setdefault(self.group_of[d][ids[r]], []).append(i)
+                for g, members in by_group.items():
+                    part = h if h.shape[0] == 1 else h[members]
+                    children.append(([rows[i] for i in members], self._apply(d, g, part)))
+            nodes = children
+        out: list[Tensor | None] = [None] * len(ids)
+        for rows, h in nodes:
+            for i, r in enumerate(rows):
+                out[r] = h[0] if h.shape[0] == 1 else h[i]
+        return torch.stack(out)  # type: ignore[arg-type]  # [T', B, *f']
+
+    def learned_structure(self) -> dict[str, Any]:
+        named = self.task_names
+        parts = [[[named[t] if named else t for t in g] for g in p] for p in self.tree]
+        return {"tree": {"partitions": parts}, "groups_per_depth": [len(p) for p in self.tree]}
+
+
+def load_tree(tree: str | list | dict, n_tasks: int) -> tuple[list[Partition], list[str] | None]:
+    """A tree from a ``tree.json`` path, its dict, or inline partitions -> (index tree, names).
+
+    Groups may name tasks by index, or by name when the tree lists its ``tasks`` (``tree.json``
+    from ``sharewise branch`` does: the task order of the affinity run, i.e. the config's).
+    """
+    data: Any = tree
+    if isinstance(tree, str):
+        path = Path(tree).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"scheme_options.tree: no tree file at {str(path)!r}; pass the tree.json "
+                              f"written by `sharewise branch`")
+        data = json.loads(path.read_text())
+    if isinstance(data, list):
+        data = {"partitions": data}
+    if not isinstance(data, dict) or "partitions" not in data:
+        raise ConfigError(f"scheme_options.tree: expected a path, a list of partitions or a mapping with "
+                          f"'partitions', got {tree!r}")
+    names = data.get("tasks")
+    if names is not None and len(names) != n_tasks:
+        raise ConfigError(f"scheme_options.tree: the tree covers {len(names)} tasks {list(names)} but the "
+                          f"model has {n_tasks} tasks; build the tree from an affinity run of this config")
+    partitions = normalise_tree(data["partitions"], list(names) if names is not None else n_tasks)
+    covered = {t for g in partitions[0] for t in g}
+    if covered != set(range(n_tasks)):
+        raise ConfigError(f"scheme_options.tree: the tree covers {len(covered)} tasks but the model has "
+                          f"{n_tasks}; every task must appear once per depth")
+    return partitions, (list(names) if names is not None else None)
+
+
+@register_scheme("branched")
+def build_branched(core: CoreSpec, n_tasks: int, *, seed: int = 0,
+                   tree: str | list | dict | None = None) -> Branched:
+    """``tree``: path to tree.json, or inline partitions (one list of groups per core depth)."""
+    if tree is None:
+        raise ConfigError("scheme 'branched' needs scheme_options.tree: a tree.json path (from "
+                          "`sharewise branch`) or inline partitions, e.g. [[[0, 1, 2]], [[0, 1], [2]]]")
+    partitions, names = load_tree(tree, n_tasks)
+    if len(partitions) != core.depth:
+        raise ConfigError(f"scheme_options.tree has {len(partitions)} depths but the core has "
+                          f"model.core.depth={core.depth} blocks; give one partition per block")
+    n_groups = sum(len(p) for p in partitions)
+    return Branched(core.make_bank(n_groups), partitions, core.dropout, names)
+
+
+@register_scheme("shared_encoder")
+def build_shared_encoder(core: CoreSpec, n_tasks: int, *, seed: int = 0) -> Branched:
+    """Every block shared by all tasks (Table 1's "MTL baseline"); equals ``parallel``."""
+    shared = [(tuple(range(n_tasks)),)] * core.depth
+    return Branched(core.make_bank(core.depth), shared, core.dropout)

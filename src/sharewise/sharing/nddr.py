@@ -1,0 +1,95 @@
+"""NDDR-CNN (Gao et al., 2019): neural discriminative dimensionality reduction between columns.
+
+Each task owns a column of core blocks (like ``single_task``). After block ``d`` the columns'
+features are concatenated along channels and every task gets its own 1x1 convolution
+(``T*C -> C``), normalisation and ReLU (Gao et al., Sec. 3, Eq. 1-2)::
+
+    z = concat_t(h_t)                       [B, T*C, *s]
+    h'_t = relu(norm_t(W_t z))              W_t: [C, T*C] (a 1x1 conv), one per task
+
+All tasks' 1x1 convolutions together are one ``[T*C, T*C]`` map (rows of task t are W_t), so
+a depth is one einsum. Initialisation follows the paper's "diagonal" scheme: W_t is
+``alpha_self * I`` on task t's own channels and ``(1 - alpha_self) / (T - 1) * I`` on each
+other task's channels (0.9 / 0.1 for two tasks, scaled to T).
+
+Normalisation. Stacking tasks along the batch axis and applying one BatchNorm would mix the
+statistics of different tasks' features. Here the normalised tensor is ``[B, T*C, *s]``: each
+channel belongs to exactly one task, so ``BatchNorm`` over it is per-task batch normalisation
+(each task's channels get their own batch statistics and affine parameters), which is what the
+paper's separate NDDR layers compute. For dense cores ``*s`` is empty (BatchNorm1d on
+``[B, T*C]``).
+
+Like cross-stitch, the scheme assumes one shared input for all tasks; when a subset of tasks is
+asked for (evaluation), the first stacked input feeds every column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sharewise.components.layer_bank import LayerBank
+from sharewise.errors import ConfigError
+from sharewise.sharing._registry import register_scheme
+from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.core_spec import CoreSpec
+from sharewise.sharing.cross_stitch import all_columns_input
+
+
+def nddr_init(n_tasks: int, channels: int, alpha_self: float) -> Tensor:
+    """The diagonal initialisation ``[T*C, T*C]``: alpha * I on own channels, beta * I elsewhere."""
+    beta = (1.0 - alpha_self) / (n_tasks - 1) if n_tasks > 1 else 0.0
+    mix = torch.full((n_tasks, n_tasks), beta)
+    mix.fill_diagonal_(alpha_self if n_tasks > 1 else 1.0)
+    return torch.kron(mix, torch.eye(channels))  # [T*C, T*C]
+
+
+class NDDR(SharingScheme):
+    """Task t's column is layers ``t*D .. t*D+D-1``; ``weight[d]`` is depth d's ``[T*C, T*C]``."""
+
+    def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
+                 channels: list[int], alpha_self: float = 0.9) -> None:
+        super().__init__(n_tasks)
+        if not 0.0 <= alpha_self <= 1.0:
+            raise ConfigError(f"scheme_options.alpha_self: expected a value in [0, 1], got {alpha_self}")
+        self.bank, self.depth, self.dropout = bank, depth, dropout
+        self.weight = nn.ParameterList([nn.Parameter(nddr_init(n_tasks, c, alpha_self)) for c in channels])
+        self.norm = nn.ModuleList([nn.BatchNorm1d(n_tasks * c) for c in channels])
+
+    def _mix(self, d: int, h: Tensor) -> Tensor:
+        t, b = h.shape[:2]
+        c = h.shape[2]
+        z = h.transpose(0, 1).reshape(b, t * c, -1)  # [B, T*C, S]
+        y = torch.einsum("oi,bis->bos", self.weight[d], z)  # [B, T*C, S]
+        y = self.norm[d](y if y.shape[-1] > 1 else y.squeeze(-1))  # [B, T*C, S] or [B, T*C]
+        y = y.relu().reshape(b, t, *h.shape[2:])  # [B, T, C, *s]
+        return y.transpose(0, 1)  # [T, B, C, *s]
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
+        for d in range(self.depth):
+            h = self.bank.forward_selected(h, [t * self.depth + d for t in range(self.n_tasks)])
+            h = F.dropout(h, self.dropout, self.training)
+            h = self._mix(d, h)
+        return h if tasks is None else h[task_list(tasks, self.n_tasks)]
+
+
+def _channels_per_depth(core: CoreSpec, bank: LayerBank) -> list[int]:
+    """Channel count after each block (axis 0 of a sample's feature shape), from a probe of column 0."""
+    probe = torch.zeros(2, *core.feature_shape)
+    out = []
+    with torch.no_grad():
+        for d in range(core.depth):
+            probe = bank.forward_one(d, probe)
+            out.append(int(probe.shape[1]))
+    return out
+
+
+@register_scheme("nddr")
+def build_nddr(core: CoreSpec, n_tasks: int, *, seed: int = 0, alpha_self: float = 0.9) -> NDDR:
+    """Per-task columns + per-task 1x1 conv / BatchNorm / ReLU on the concatenation (Gao et al.)."""
+    bank = core.make_bank(core.depth * n_tasks)
+    return NDDR(bank, n_tasks, core.depth, core.dropout, _channels_per_depth(core, bank), alpha_self)
