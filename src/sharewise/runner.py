@@ -2,20 +2,25 @@
 
 Everything that can fail on user input (config, data files, shapes) fails *before* the run
 directory is touched, so a bad invocation never leaves half-written outputs. Results files are
-written atomically.
+written atomically (``metrics.jsonl`` is appended line by line with fsync), and one process at a
+time writes a run directory (:class:`~sharewise.training.lock.RunLock`).
 
 Run directory layout::
 
     config.yaml      the resolved configuration (all defaults filled in)
+    run.json         written at the start: config, seed, versions, git revision, threads; resumes
     metrics.jsonl    one line per evaluation (per-task val/test loss and error, scheme metrics)
+    checkpoint.pt    everything needed to continue exactly (``sharewise run --resume DIR``)
     summary.json     final per-task test metrics of the best checkpoint + run metadata
     best.pt          the best model state (by summed validation loss)
     plots/*.png      learning curves and the learned structure
+    report.html/.md  the run report (``sharewise report``)
 """
 
 from __future__ import annotations
 
-import time
+import datetime
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +28,19 @@ import torch
 import yaml
 
 from sharewise.builders import build_model
-from sharewise.config import RunConfig, config_to_dict, parse_config
+from sharewise.config import RunConfig, config_to_dict, parse_config, read_yaml
 from sharewise.data.tasksets import build_tasks
 from sharewise.errors import ConfigError
 from sharewise.tasks.spec import TaskData
+from sharewise.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from sharewise.training.evaluate import evaluate
-from sharewise.training.io import save_torch, write_json, write_text
+from sharewise.training.io import read_jsonl, save_torch, write_json, write_text
+from sharewise.training.lock import RunLock
 from sharewise.training.metadata import run_metadata
+from sharewise.training.signals import StopRequest
 from sharewise.training.trainer import Trainer, TrainResult
+
+RESULT_FILES = ("summary.json", "metrics.jsonl", CHECKPOINT_NAME, "best.pt", "report.html", "report.md")
 
 
 def seed_everything(seed: int) -> None:
@@ -76,6 +86,7 @@ def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainRe
         "optimizer_groups": result.optimizer_groups,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "data": {t.name: t.summary() for t in tasks},
+        "config": config_to_dict(cfg),
         "meta": run_metadata(),
     }
 
@@ -94,36 +105,114 @@ def prepare(cfg_dict: dict[str, Any], data_dir: str | None) -> tuple[RunConfig, 
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:
-    if (out / "summary.json").exists() and not overwrite:
+    if overwrite:
+        return
+    if (out / "summary.json").exists():
         raise ConfigError(f"output directory {str(out)!r} already holds a finished run (summary.json); "
                           f"choose another --out or pass --overwrite")
+    if (out / CHECKPOINT_NAME).exists():
+        raise ConfigError(f"output directory {str(out)!r} holds an unfinished run ({CHECKPOINT_NAME}); "
+                          f"continue it with: sharewise run --resume {out}  (or pass --overwrite to start over)")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def check_tensorboard() -> None:
+    """Fail before any work when --tensorboard is asked for but the package is missing."""
+    from sharewise.training.loggers import TensorBoardLogger
+
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        TensorBoardLogger("unused")  # raises the explanatory ConfigError
 
 
 def run(cfg_dict: dict[str, Any], out: str | Path, data_dir: str | None = None, overwrite: bool = False,
-        plots: bool = True, progress: bool = False) -> dict[str, Any]:
+        plots: bool = True, progress: bool = False, report: bool = False,
+        tensorboard: bool = False) -> dict[str, Any]:
     """Train one configuration and write its run directory; returns the summary."""
     out = Path(out)
-    check_out_dir(out, overwrite)
     cfg, tasks, model = prepare(cfg_dict, data_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.jsonl").unlink(missing_ok=True)
-    write_text(out / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
-    started = time.perf_counter()
-    bar = None
-    if progress:
-        from sharewise.reporting.progress import ProgressBar
+    if tensorboard:
+        check_tensorboard()
+    with RunLock(out):
+        check_out_dir(out, overwrite)
+        for name in RESULT_FILES:
+            (out / name).unlink(missing_ok=True)
+        resolved = config_to_dict(cfg)
+        write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        write_json(out / "run.json", {"config": resolved, "seed": cfg.seed, "data_dir": data_dir,
+                                      "started_at": _now(), "meta": run_metadata(), "resumes": []})
+        trainer = Trainer(cfg, model, tasks, run_dir=out)
+        return _train_and_finish(cfg, tasks, model, trainer, out, plots, progress, report, tensorboard)
 
-        bar = ProgressBar(cfg.train.steps, label=f"{cfg.scheme} seed {cfg.seed}")
-    trainer = Trainer(cfg, model, tasks, run_dir=out, progress=bar)
-    result = trainer.fit()
-    if bar is not None:
+
+def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = True, progress: bool = False,
+           report: bool = False, tensorboard: bool = False) -> dict[str, Any]:
+    """Continue a stopped or killed run from ``run_dir/checkpoint.pt`` exactly where it was."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{str(run_dir)!r} is not a run directory (no config.yaml); pass the --out "
+                          f"directory of a stopped run")
+    if (run_dir / "summary.json").exists():
+        raise ConfigError(f"run {str(run_dir)!r} already finished (summary.json exists); nothing to resume")
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    if data_dir is None:
+        data_dir = info.get("data_dir")
+    cfg, tasks, model = prepare(read_yaml(run_dir / "config.yaml"), data_dir)
+    if tensorboard:
+        check_tensorboard()
+    with RunLock(run_dir):
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+        if state.get("config") != config_to_dict(cfg):
+            raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
+                                  f"checkpoint was written with; restore it or start a new run")
+        trainer = Trainer(cfg, model, tasks, run_dir=run_dir)
+        trainer.load_state_dict(state)
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.exists():  # drop lines a killed process wrote after its last checkpoint
+            kept = [r for r in read_jsonl(metrics) if r["step"] <= trainer.step]
+            write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
+        if info:
+            info.setdefault("resumes", []).append({"step": trainer.step, "at": _now(), "meta": run_metadata()})
+            write_json(run_dir / "run.json", info)
+        return _train_and_finish(cfg, tasks, model, trainer, run_dir, plots, progress, report, tensorboard)
+
+
+def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer: Trainer, out: Path,
+                      plots: bool, progress: bool, report: bool, tensorboard: bool) -> dict[str, Any]:
+    from sharewise.reporting.progress import ProgressBar
+
+    bar = ProgressBar(cfg.train.steps, label=f"{cfg.scheme} seed {cfg.seed}", initial=trainer.step,
+                      enabled=None if progress else False)
+    trainer.progress = bar
+    if tensorboard:
+        from sharewise.training.loggers import TensorBoardLogger
+
+        purge = trainer.step + 1 if trainer.step else None
+        trainer.loggers.append(TensorBoardLogger(out / "tensorboard", purge_step=purge))
+    try:
+        with StopRequest() as stop:
+            trainer.stop = stop
+            result = trainer.fit(checkpoint_extra={"config": config_to_dict(cfg)})
+    finally:
         bar.close()
+        for logger in trainer.loggers:
+            getattr(logger, "close", lambda: None)()
     model.load_state_dict(result.best_state)
     save_torch(out / "best.pt", {"model": result.best_state, "step": result.best_step})
-    summary = summarise(cfg, tasks, model, result, time.perf_counter() - started, trainer.loss_fn)
+    summary = summarise(cfg, tasks, model, result, result.elapsed_s, trainer.loss_fn)
+    if (out / "run.json").exists():
+        summary["resumed_at_steps"] = [r["step"] for r in json.loads((out / "run.json").read_text())["resumes"]]
     write_json(out / "summary.json", summary)
     if plots:
         from sharewise.reporting.run_plots import plot_run
 
         plot_run(out)
+    if report:
+        from sharewise.reporting.report import write_report
+
+        write_report([out], out)
     return summary

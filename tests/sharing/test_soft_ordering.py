@@ -288,7 +288,7 @@ def test_learned_structure_reports_scales() -> None:
 
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
 def test_fast_dropout_keeps_1_minus_p_and_is_unbiased(p: float) -> None:
-    from sharewise.sharing.soft_ordering import _dropout
+    from sharewise.components.dropout import packed_dropout as _dropout
 
     torch.manual_seed(0)
     x = torch.ones(400, 1000, requires_grad=True)
@@ -310,7 +310,7 @@ def test_fast_dropout_keeps_1_minus_p_and_is_unbiased(p: float) -> None:
 
 
 def test_fast_dropout_edge_cases() -> None:
-    from sharewise.sharing.soft_ordering import _dropout
+    from sharewise.components.dropout import packed_dropout as _dropout
 
     x = torch.randn(3, 5)
     assert _dropout(x, 0.5, False) is x and _dropout(x, 0.0, True) is x

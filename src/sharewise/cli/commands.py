@@ -24,23 +24,38 @@ def _seeds(text: str) -> list[int]:
         raise ConfigError(f"--seeds must be comma-separated integers, got {text!r}") from None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from sharewise.runner import run
+def _print_result(summary: dict[str, Any], out: Path | str) -> None:
+    err = summary["mean_test_error"]
+    main = f"mean test error {100 * err:.2f} %" if err is not None else f"mean test loss {summary['mean_test_loss']:.4f}"
+    print(f"{summary['scheme']} seed {summary['seed']}: {main} ({summary['wall_time_s']:.1f} s) -> {out}")
 
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sharewise.runner import resume, run
+
+    flags = dict(plots=not args.no_plots, progress=True, report=not args.no_report, tensorboard=args.tensorboard)
+    if args.resume is not None:
+        given = [name for name, value in (("a config file", args.config), ("--scheme", args.scheme),
+                                          ("--seed", args.seed), ("--out", args.out), ("--steps", args.steps),
+                                          ("overrides", args.overrides), ("--overwrite", args.overwrite))
+                 if value]
+        if given:
+            raise ConfigError(f"--resume continues {args.resume} with its own config.yaml, so it takes no "
+                              f"{', '.join(given)}; start a new run to change the configuration")
+        _print_result(resume(args.resume, data_dir=args.data_dir, **flags), args.resume)
+        return 0
+    if args.config is None and not args.overrides:
+        raise ConfigError("run needs a config file (e.g. configs/demo/demo.yaml) or --resume DIR")
     data = load_config(args.config, args.overrides, scheme=args.scheme, seed=args.seed,
                        **{"train.steps": args.steps})
     cfg = parse_config(data)
     out = args.out or f"runs/{cfg.name}/{cfg.scheme}/seed{cfg.seed}"
-    summary = run(data, out, data_dir=args.data_dir, overwrite=args.overwrite, plots=not args.no_plots,
-                  progress=True)
-    err = summary["mean_test_error"]
-    main = f"mean test error {100 * err:.2f} %" if err is not None else f"mean test loss {summary['mean_test_loss']:.4f}"
-    print(f"{cfg.scheme} seed {cfg.seed}: {main} ({summary['wall_time_s']:.1f} s) -> {out}")
+    _print_result(run(data, out, data_dir=args.data_dir, overwrite=args.overwrite, **flags), out)
     return 0
 
 
 def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Path,
-            data_dir: str | None, quiet: bool = False) -> dict[str, Any]:
+            data_dir: str | None, quiet: bool = False, report: bool = True) -> dict[str, Any]:
     """Run the (scheme, seed) grid into ``out/<scheme>/seed<N>``; finished cells are reused."""
     from sharewise.reporting.compare import markdown_table, write_comparison
     from sharewise.runner import run
@@ -61,10 +76,16 @@ def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Pat
                     print(f"  {scheme:<24} seed {seed}: {shown}  ({time.perf_counter() - started:.1f} s)")
             run_dirs[scheme].append(cell)
     comparison = write_comparison(out, run_dirs)
+    written = [out / "comparison.json", out / "comparison.md", out / "curves.png"]
+    finished = [d for dirs in run_dirs.values() for d in dirs]
+    if report and finished:
+        from sharewise.reporting.report import write_report
+
+        written += list(write_report(finished, out))
     if not quiet:
         print()
         print(markdown_table(comparison))
-        print(f"written: {out / 'comparison.json'}, {out / 'comparison.md'}, {out / 'curves.png'}")
+        print(f"written: {', '.join(str(p) for p in written)}")
     return comparison
 
 
@@ -73,7 +94,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     name = data.get("name", "run")
     out = Path(args.out or f"runs/{name}/compare")
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-    compare(data, schemes, _seeds(args.seeds), out, args.data_dir)
+    compare(data, schemes, _seeds(args.seeds), out, args.data_dir, report=not args.no_report)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sharewise.reporting.report import write_report
+
+    dirs = [Path(d) for d in args.run_dirs]
+    out = Path(args.out) if args.out else (dirs[0] if len(dirs) == 1 else Path("."))
+    html_path, md_path = write_report(dirs, out)
+    print(f"written: {html_path}, {md_path}")
     return 0
 
 

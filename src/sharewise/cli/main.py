@@ -1,7 +1,9 @@
-"""The ``sharewise`` command: run, compare, validate, demo.
+"""The ``sharewise`` command: run, compare, report, validate, demo.
 
-Errors the user can fix (config, data, shapes) print one paragraph and exit with status 2;
-nothing half-written is left behind (see ``sharewise.runner``).
+Exit status: 0 on success; 2 for errors the user can fix (config, data, shapes, a non-finite
+loss, a locked run directory), printed as one paragraph, nothing half-written left behind (see
+``sharewise.runner``); 128 + signal (130 SIGINT, 143 SIGTERM) when a run was stopped by a signal
+after writing its checkpoint (the message says how to resume).
 """
 
 from __future__ import annotations
@@ -19,17 +21,26 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=0.01")
 
 
+def _add_reporting(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log metrics for TensorBoard (needs the tensorboard package)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sharewise", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="train one configuration")
-    p.add_argument("config")
+    p = sub.add_parser("run", help="train one configuration (or continue one with --resume)")
+    p.add_argument("config", nargs="?")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the stopped or killed run in DIR exactly (uses DIR/config.yaml)")
     p.add_argument("--scheme", default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", default=None, help="run directory (default: runs/<name>/<scheme>/seed<N>)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished or stopped run in --out")
     p.add_argument("--no-plots", action="store_true")
+    _add_reporting(p)
     _add_common(p)
 
     p = sub.add_parser("compare", help="run every scheme with every seed and compare them")
@@ -37,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schemes", required=True, help="comma-separated scheme names")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--out", default=None)
+    p.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
     _add_common(p)
+
+    p = sub.add_parser("report", help="write report.html and report.md for finished runs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default=None, help="where to write the report (default: the run directory "
+                                                "for one run, the current directory for several)")
 
     p = sub.add_parser("validate", help="check a config without training")
     p.add_argument("config", nargs="?")
@@ -48,9 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--steps", type=int, default=None)
-    from sharewise.cli import affinity, branch  # affinity, branch, delta-m (issue 5)
-
-    affinity.add_parser(sub), branch.add_parsers(sub)
     return parser
 
 
@@ -66,13 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     from sharewise.cli import commands
+    from sharewise.training.signals import RunStopped
 
     try:
-        handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
-        return int(handler(args) or 0)
+        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
     except SharewiseError as err:
         print(f"sharewise {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RunStopped as stopped:
+        print(f"sharewise {args.command}: {stopped}", file=sys.stderr)
+        return stopped.exit_status
     except KeyboardInterrupt:
         print(f"sharewise {args.command}: interrupted", file=sys.stderr)
         return 130

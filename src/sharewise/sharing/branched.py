@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.analysis.trees import normalise_tree
 from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError
@@ -69,7 +69,7 @@ class Branched(SharingScheme):
     def _apply(self, d: int, g: int, h: Tensor) -> Tensor:
         m, b = h.shape[:2]
         y = self.bank.forward_one(self.layer_of[d][g], h.reshape(m * b, *h.shape[2:]))
-        y = F.dropout(y, self.dropout, self.training)
+        y = packed_dropout(y, self.dropout, self.training)
         return y.view(m, b, *y.shape[1:])
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:

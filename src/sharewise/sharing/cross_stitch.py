@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
@@ -58,7 +58,7 @@ class CrossStitch(SharingScheme):
         h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
         for d in range(self.depth):
             h = self.bank.forward_selected(h, [t * self.depth + d for t in range(self.n_tasks)])
-            h = F.dropout(h, self.dropout, self.training)
+            h = packed_dropout(h, self.dropout, self.training)
             t, b = h.shape[:2]
             mixed = self.alpha[d] @ h.reshape(t, -1)  # [T, T] @ [T, B*f] -> [T, B*f]
             h = mixed.view(h.shape)  # [T, B, *f]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch.nn.functional as F
 from torch import Tensor
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
@@ -27,7 +27,7 @@ class Parallel(SharingScheme):
         t, b = x.shape[:2]
         y = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
         for k in range(self.depth):
-            y = F.dropout(self.bank.forward_one(k, y), self.dropout, self.training)
+            y = packed_dropout(self.bank.forward_one(k, y), self.dropout, self.training)
         return y.view(t, b, *y.shape[1:])
 
 
@@ -47,7 +47,7 @@ class SingleTask(SharingScheme):
         y = x
         for k in range(self.depth):
             y = self.bank.forward_selected(y, [t * self.depth + k for t in ids])
-            y = F.dropout(y, self.dropout, self.training)
+            y = packed_dropout(y, self.dropout, self.training)
         return y
 
 

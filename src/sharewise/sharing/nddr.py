@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
@@ -72,7 +72,7 @@ class NDDR(SharingScheme):
         h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
         for d in range(self.depth):
             h = self.bank.forward_selected(h, [t * self.depth + d for t in range(self.n_tasks)])
-            h = F.dropout(h, self.dropout, self.training)
+            h = packed_dropout(h, self.dropout, self.training)
             h = self._mix(d, h)
         return h if tasks is None else h[task_list(tasks, self.n_tasks)]
 

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
@@ -36,7 +36,7 @@ class Permuted(SharingScheme):
         y = x
         for k in range(self.depth):
             y = self.bank.forward_selected(y, [self._orders[t][k] for t in ids])
-            y = F.dropout(y, self.dropout, self.training)
+            y = packed_dropout(y, self.dropout, self.training)
         return y
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:

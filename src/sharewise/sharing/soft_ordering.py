@@ -23,32 +23,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
-
-
-def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Inverted dropout like ``F.dropout``, with a mask built from packed random bits.
-
-    On a CPU ``F.dropout``'s ``bernoulli_`` costs about 25 ns per element, half of a stacked
-    training step. Here one 64-bit draw (global RNG, so ``torch.manual_seed`` reproduces it) gives
-    four 16-bit uniform integers u, and an element is kept iff ``u >= round(p * 2^16)``: the drop
-    probability is p rounded to a multiple of 2^-16 (off by at most 7.7e-6), and the kept elements
-    are scaled by the exact inverse of the keep probability, so E[dropout(x)] = x as in ``F.dropout``.
-    """
-    if not training or p == 0.0:
-        return x
-    dropped = round(p * 65536)  # of the 65536 values of u
-    if dropped >= 65536:
-        return x * 0.0
-    n = x.numel()
-    bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    u = bits.view(torch.int16)[:n].view(x.shape)  # uniform on [-2^15, 2^15)
-    keep = (u >= dropped - 32768).to(x.dtype)  # no grad
-    return x * keep.mul_(65536.0 / (65536 - dropped))
 
 
 class SoftOrdering(SharingScheme):
@@ -86,7 +66,7 @@ class SoftOrdering(SharingScheme):
         y = x
         for k in range(self.depth):
             outs = self.bank.forward_all(y.reshape(t * b, *y.shape[2:]))  # [L, T'*B, *f]
-            outs = _dropout(outs, self.dropout, self.training)
+            outs = packed_dropout(outs, self.dropout, self.training)
             outs = outs.view(outs.shape[0], t, b, *outs.shape[2:])  # [L, T', B, *f]
             if self.identity:
                 outs = torch.cat([outs, y.unsqueeze(0)])  # [J, T', B, *f]
