@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--steps", type=int, default=None)
+    from sharewise.cli import affinity, branch  # affinity, branch, delta-m (issue 5)
+
+    affinity.add_parser(sub), branch.add_parsers(sub)
     return parser
 
 
@@ -83,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sharewise.training.signals import RunStopped
 
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+        handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
+        return int(handler(args) or 0)
     except SharewiseError as err:
         print(f"sharewise {args.command}: error: {err}", file=sys.stderr)
         return 2
