@@ -155,15 +155,20 @@ def test_sampling_is_reproducible_and_resumes_exactly() -> None:
     net = build_modular_network("mlp", (6,))
     a, b = GumbelMatrix(net, 3, seed=11).train(), GumbelMatrix(net, 3, seed=11).train()
     assert all(torch.equal(p, q) for p, q in zip(a.allocation(), b.allocation()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.allocation(), GumbelMatrix(net, 3, seed=12).allocation()))
     a.on_train_step(41)
     buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
+    torch.save({"model": a.state_dict(), "gen": a.generator_state()}, buf)
     expected = [s.detach() for s in a.allocation()]
     c = GumbelMatrix(net, 3, seed=0).train()
     buf.seek(0)
-    c.load_state_dict(torch.load(buf, weights_only=True))
-    assert c.step == 41 and c.temperature == a.temperature_schedule(41)
+    state = torch.load(buf, weights_only=True)
+    c.load_state_dict(state["model"])
+    c.set_generator_state(state["gen"])
+    c.on_train_step(41)  # the trainer replays its step count
+    assert c.temperature == a.temperature_schedule(41)
     assert all(torch.equal(p.detach(), q) for p, q in zip(c.allocation(), expected))
+    assert isinstance(c.generator, torch.Generator)  # found by the trainer's checkpoint walk
 
 
 def test_step_metrics_and_options() -> None:

@@ -4,9 +4,10 @@ Allocation") and its fixed baselines ``shared_bottom`` and ``no_sharing``.
 Per modular layer l, allocation logits ``[T, C_l, 2]`` start at log([p_init, 1 - p_init]);
 p = softmax(logits)[..., 0] (Sec. III-A). Training draws a straight-through Gumbel-Softmax sample
 z in {0, 1} per (task, component) (Sec. III-B) from a ``torch.Generator`` owned by the scheme
-(attribute ``generator``, seeded from the run seed; its state and the schedule step are in the
-module's ``state_dict`` via ``get_extra_state`` and in ``generator_state()``), so runs are
-reproducible and resume exactly. Evaluation uses the maximum-likelihood allocation p >= 0.5
+(attribute ``generator``, seeded from the run seed; ``generator_state()`` /
+``set_generator_state()``; the trainer's checkpoint finds generator attributes by itself), so
+runs are reproducible and resume exactly; the temperature is a function of the step the trainer
+passes to ``on_train_step``, so it needs no state of its own. Evaluation uses the maximum-likelihood allocation p >= 0.5
 (Sec. III-C) unless ``eval_sampling``. Task t's output in a layer is the mean of its active
 components (see ``sharewise.components.modular``).
 
@@ -186,19 +187,12 @@ class GumbelMatrix(_ModularScheme):
         out["budget"] = self.budget
         return out
 
-    # --- exact resume -----------------------------------------------------------------------
+    # --- exact resume (the generator is the only state outside parameters) -----------------------------------------------------------------------
     def generator_state(self) -> Tensor:
         return self.generator.get_state()
 
     def set_generator_state(self, state: Tensor) -> None:
         self.generator.set_state(state)
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state(), "step": self.step}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-        self.on_train_step(int(state["step"]))
 
 
 class FixedAllocation(_ModularScheme):
