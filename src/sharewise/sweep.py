@@ -1,7 +1,8 @@
 """Run a (scheme, seed) grid, sequentially or in worker processes, and aggregate it.
 
 Every cell is a run directory ``out/<scheme>/seed<N>``; a cell with a ``summary.json`` is finished
-and is reused, so re-running the same command resumes the sweep. With ``jobs > 1`` cells run in
+and is reused, and a cell stopped mid-run (a checkpoint with the same resolved config) is resumed
+exactly, so re-running the same command resumes the sweep. With ``jobs > 1`` cells run in
 that many spawned worker processes, each limited to ``cores // jobs`` torch threads so the
 machine is not oversubscribed. A failing cell is reported and does not stop the others; the
 comparison is written over the cells that finished. The run directories are the only shared
@@ -40,14 +41,23 @@ def _run_cell(cfg: dict[str, Any], cell: str, data_dir: str | None, threads: int
     """Worker entry point (top level so spawned processes can import it)."""
     import torch
 
+    from sharewise.config import config_to_dict, parse_config
     from sharewise.errors import SharewiseError
-    from sharewise.runner import run
+    from sharewise.runner import resume, run
+    from sharewise.training.checkpoint import CHECKPOINT_NAME
+    from sharewise.training.signals import RunStopped
 
     if threads:
         torch.set_num_threads(threads)
     started = time.perf_counter()
+    path = Path(cell)
     try:
-        summary = run(cfg, cell, data_dir=data_dir, overwrite=True, progress=progress)
+        if (path / CHECKPOINT_NAME).exists() and _same_config(path, config_to_dict(parse_config(cfg))):
+            summary = resume(path, data_dir=data_dir, progress=progress)  # a stopped cell continues exactly
+        else:
+            summary = run(cfg, cell, data_dir=data_dir, overwrite=True, progress=progress)
+    except RunStopped as stop:
+        return False, f"stopped: {stop}", time.perf_counter() - started
     except SharewiseError as err:
         return False, str(err), time.perf_counter() - started
     except Exception:  # a crashed cell must not take the sweep down; its traceback is reported
@@ -55,6 +65,15 @@ def _run_cell(cfg: dict[str, Any], cell: str, data_dir: str | None, threads: int
     err = summary["mean_test_error"]
     shown = f"{100 * err:.2f} %" if err is not None else f"loss {summary['mean_test_loss']:.4f}"
     return True, shown, time.perf_counter() - started
+
+
+def _same_config(cell: Path, resolved: dict[str, Any]) -> bool:
+    import yaml
+
+    try:
+        return yaml.safe_load((cell / "config.yaml").read_text()) == resolved
+    except (OSError, yaml.YAMLError):
+        return False
 
 
 def run_grid(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Path, data_dir: str | None,

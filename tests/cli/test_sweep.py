@@ -48,3 +48,35 @@ def test_failed_cell_is_reported_and_the_rest_is_kept(tmp_path: Path, capsys: py
     mtime = (out / "parallel" / "seed0" / "summary.json").stat().st_mtime_ns
     main(["compare", str(cfg), "--schemes", "parallel", "--seeds", "0", "--out", str(out)])
     assert (out / "parallel" / "seed0" / "summary.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_its_cell_exactly(tmp_path: Path) -> None:
+    """SIGKILL a compare mid-cell; re-running it resumes the cell from its checkpoint, bit-identically."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    data = {**TINY, "train": {**TINY["train"], "steps": 400, "eval_every": 100, "checkpoint_every": 50, "threads": 1}}
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    args = [sys.executable, "-m", "sharewise", "compare", str(cfg), "--schemes", "parallel", "--seeds", "0",
+            "--no-report"]
+    subprocess.run([*args, "--out", str(tmp_path / "full")], check=True, capture_output=True, timeout=300)
+    cell = tmp_path / "cut" / "parallel" / "seed0"
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "cut")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (cell / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (cell / "summary.json").exists():
+        pytest.fail("the cell finished before it could be killed; raise train.steps in this test")
+    subprocess.run([*args, "--out", str(tmp_path / "cut")], check=True, capture_output=True, timeout=300)
+    a = json.loads((tmp_path / "full" / "parallel" / "seed0" / "summary.json").read_text())
+    b = json.loads((cell / "summary.json").read_text())
+    assert b.get("resumed_at_steps"), "the cell was restarted instead of resumed"
+    assert a["tasks"] == b["tasks"] and a["best_step"] == b["best_step"]

@@ -55,27 +55,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Path,
-            data_dir: str | None, quiet: bool = False, report: bool = True) -> dict[str, Any]:
-    """Run the (scheme, seed) grid into ``out/<scheme>/seed<N>``; finished cells are reused."""
+            data_dir: str | None, quiet: bool = False, jobs: int = 1, report: bool = True) -> dict[str, Any]:
+    """Run the (scheme, seed) grid into ``out/<scheme>/seed<N>`` (see ``sharewise.sweep``)."""
     from sharewise.reporting.compare import markdown_table, write_comparison
-    from sharewise.runner import run
+    from sharewise.sweep import CellResult, run_grid
 
-    for scheme in schemes:  # validate every cell before any training
-        parse_config(apply_overrides(data, [f"scheme={scheme}"]))
-    run_dirs: dict[str, list[Path]] = {s: [] for s in schemes}
-    for scheme in schemes:
-        for seed in seeds:
-            cell = out / scheme / f"seed{seed}"
-            if not (cell / "summary.json").exists():
-                started = time.perf_counter()
-                cfg = apply_overrides(data, [f"scheme={scheme}", f"seed={seed}"])
-                summary = run(cfg, cell, data_dir=data_dir, overwrite=True, progress=not quiet)
-                if not quiet:
-                    err = summary["mean_test_error"]
-                    shown = f"{100 * err:.2f} %" if err is not None else f"loss {summary['mean_test_loss']:.4f}"
-                    print(f"  {scheme:<24} seed {seed}: {shown}  ({time.perf_counter() - started:.1f} s)")
-            run_dirs[scheme].append(cell)
-    comparison = write_comparison(out, run_dirs)
+    def show(res: CellResult) -> None:
+        if not quiet:
+            status = res.message if res.ok else "FAILED: " + res.message.strip().splitlines()[-1]
+            print(f"  {res.scheme:<24} seed {res.seed}: {status}  ({res.seconds:.1f} s)", flush=True)
+
+    results = run_grid(data, schemes, seeds, out, data_dir, jobs=jobs, on_result=show)
+    failed = [r for r in results if not r.ok]
+    run_dirs = {s: [r.path for r in sorted(results, key=lambda r: r.seed) if r.scheme == s and r.ok]
+                for s in schemes}
+    comparison = write_comparison(out, {s: d for s, d in run_dirs.items() if d})
     written = [out / "comparison.json", out / "comparison.md", out / "curves.png"]
     finished = [d for dirs in run_dirs.values() for d in dirs]
     if report and finished:
@@ -86,6 +80,12 @@ def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Pat
         print()
         print(markdown_table(comparison))
         print(f"written: {', '.join(str(p) for p in written)}")
+    if failed:
+        from sharewise.errors import TrainingError
+
+        cells = "; ".join(f"{r.scheme} seed {r.seed}: {r.message.strip().splitlines()[-1]}" for r in failed)
+        raise TrainingError(f"{len(failed)} of {len(results)} cells failed ({cells}). The comparison covers the "
+                            f"finished cells; fix the problem and re-run the same command to run only the missing ones.")
     return comparison
 
 
@@ -94,7 +94,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     name = data.get("name", "run")
     out = Path(args.out or f"runs/{name}/compare")
     schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-    compare(data, schemes, _seeds(args.seeds), out, args.data_dir, report=not args.no_report)
+    compare(data, schemes, _seeds(args.seeds), out, args.data_dir, jobs=args.jobs, report=not args.no_report)
     return 0
 
 

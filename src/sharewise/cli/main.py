@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schemes", required=True, help="comma-separated scheme names")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--out", default=None)
+    p.add_argument("--jobs", type=int, default=1, help="run cells in N worker processes (threads split between them)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
     _add_common(p)
 
