@@ -8,7 +8,7 @@ modular layers x 4 components of 4-filter convs) and a reduced Omniglot-20 (T=20
 48 channels, 7 components x 8 layers, 12x12 images by default instead of 105x105). Each line
 prints the milliseconds per step (best of ``--steps``, variants alternating) of every execution
 path (``*_tracked``: without the inactive_no_grad trick), which one the default options
-(execution='auto', inactive_no_grad=None) resolve to, ``speed-up: <ratio>x`` of that default
+(execution='auto', inactive_no_grad=False) resolve to, ``speed-up: <ratio>x`` of that default
 over the reference loop, and the fraction of the machine's float32 matmul peak it reaches
 (FLOPs counted by ``torch.utils.flop_counter``; peak measured with a 2048^3 matmul first).
 """
@@ -88,10 +88,9 @@ def run(label: str, network: str, in_shape: tuple[int, ...], n_tasks: int, batch
     ref_scheme = GumbelMatrix(net, n_tasks, seed=0, p_init=p_init).train()
     steps_by_name["reference_loop"] = make_step(ref_scheme, x, reference=True)
     times = time_steps(steps_by_name, steps)
-    # The default options (execution='auto', inactive_no_grad=None) resolve to one variant above.
+    # The default options (execution='auto', inactive_no_grad=False) resolve to one variant above.
     auto = net.resolve_execution("auto", n_tasks, batch)
-    fused = getattr(net.layers[0].bank, "fused", False)
-    default = auto + ("_tracked" if fused else "")
+    default = auto + "_tracked"  # inactive_no_grad is off by default
     chosen = GumbelMatrix(net, n_tasks, seed=0, p_init=p_init).train()
     flops = count_flops(make_step(chosen, x, reference=False))
     t_auto = times[default]

@@ -21,7 +21,7 @@ from sharewise.errors import ConfigError
 
 
 class _SelectByLoop(LayerBank):
-    fused = True  # forward_all is one fused op (ModularLayer keeps it whole; see inactive_no_grad)
+    fused = True  # forward_all is one fused op
 
     def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
         return torch.stack([self.forward_one(int(j), x[t]) for t, j in enumerate(layer_of_task)])

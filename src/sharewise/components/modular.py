@@ -16,13 +16,18 @@ Execution (``ModularNetwork.forward``):
   all C components are one GEMM / one convolution) and the mixing is one batched product.
 - **per_task** (``task_chunk`` tasks at a time, 1 by default): the whole network runs on one
   chunk of tasks at a time; on a CPU this keeps large conv activations in cache.
-- **inactive_no_grad** (None = auto: on for per-component banks, off for fused banks): where
-  z[t, c] = 0, f_c(x_t) enters the loss only as a *value*
-  (multiplied by w[t, c] = 0, it contributes zero gradient to the component's parameters and
-  to x_t; the logit's gradient needs only the value). Computing it under ``torch.no_grad`` is
-  therefore exact and skips its backward. With stacked tasks a component can be inactive for
-  some tasks and active for others: its batch is split into the active rows (tracked) and the
-  inactive rows (untracked), two calls instead of one; when every z is 1 the fused path runs.
+- **inactive_no_grad** (off by default): where z[t, c] = 0, f_c(x_t) enters the loss only as a
+  *value* (multiplied by w[t, c] = 0, it contributes zero gradient to the component's
+  parameters and to x_t; the logit's gradient needs only the value). Computing it under
+  ``torch.no_grad`` is therefore exact (tested) and skips its backward. With stacked tasks a
+  component can be inactive for some tasks and active for others: its batch is split into the
+  active rows (tracked) and the inactive rows (untracked), two calls instead of one; when every
+  z is 1 the fused path runs. Measured on this project's shared 2-core CPU it was *slower* in
+  every configuration (4-MNISTs stacked 16.7 vs 9.0 ms, per task 17.0 vs 14.9 ms; Omniglot-20
+  at 12x12, p_init 0.97: stacked 17.1 vs 14.3 s, per task 42 vs 21 s; noisy, loaded machine).
+  Fused banks lose their single call; for the rest our unverified guess is oneDNN primitive
+  churn (split batches change shape every step; no-grad convs may take other primitives).
+  Hence off by default; the issue's 1.4x gain was measured elsewhere.
   This needs per-sample components (no BatchNorm: the split changes the batch).
 """
 
@@ -33,13 +38,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from sharewise.components.layer_bank import DenseLayerBank, LayerBank
+from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError, ShapeError
 
 EXECUTIONS = ("stacked", "per_task", "auto")
 # 'auto' runs per_task when one chunk's stacked component outputs would exceed this many
-# elements (C * T' * B * prod(f')); measured on a 2-core CPU (benchmarks/bench_gumbel_matrix.py):
-# 4-MNISTs (~2e5 elements) is fastest stacked, the 48-channel Omniglot network (>1e7) per task.
+# elements (C * T' * B * prod(f') of the largest layer). Measured on a shared 2-core CPU
+# (benchmarks/bench_gumbel_matrix.py): 4-MNISTs (5.9e5) stacked 9 ms vs 15 ms per task; reduced
+# Omniglot-20 at 12x12 (3.9e6) stacked 14.3 s vs 20.7 s per task. The issue reports per-task
+# twice as fast for the full 105x105 Omniglot network (~1.1e9); the cut-off between is a guess.
 AUTO_STACKED_MAX_ELEMENTS = 4_000_000
 
 
@@ -79,18 +86,14 @@ class ModularLayer(nn.Module):
             )
         return shapes[0]  # type: ignore[return-value]
 
-    def forward(self, x: Tensor, z: Tensor, *, inactive_no_grad: bool | None = None) -> Tensor:
+    def forward(self, x: Tensor, z: Tensor, *, inactive_no_grad: bool = False) -> Tensor:
         """x ``[T', B, *f]``, z ``[T', C]`` in {0, 1} -> ``[T', B, *f']``.
 
-        ``inactive_no_grad=None`` (auto): on for banks that loop over components anyway, off for
-        fused banks (``bank.fused``), where splitting the one fused call into per-component
-        calls cost more than the saved backward (4-MNISTs: 19.6 vs 10.1 ms per step).
+        ``inactive_no_grad``: see the module docstring (exact, off by default: slower here).
         """
         t, b = x.shape[:2]
         if z.shape != (t, self.n_components):
             raise ShapeError(f"expected an allocation of shape {[t, self.n_components]}, but got {list(z.shape)}")
-        if inactive_no_grad is None:
-            inactive_no_grad = not getattr(self.bank, "fused", isinstance(self.bank, DenseLayerBank))
         flat = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
         active = z.detach() > 0.5  # [T', C]
         if not (inactive_no_grad and torch.is_grad_enabled()) or bool(active.all()):
@@ -159,7 +162,7 @@ class ModularNetwork(nn.Module):
         return y.view(t, b, *y.shape[1:])
 
     def forward(self, x: Tensor, allocation: Sequence[Tensor], *, execution: str = "stacked",
-                task_chunk: int = 1, inactive_no_grad: bool | None = None) -> Tensor:
+                task_chunk: int = 1, inactive_no_grad: bool = False) -> Tensor:
         """x ``[T', B, *f]``, allocation: per layer ``[T', C_l]`` -> ``[T', B, *f_out]``."""
         if len(allocation) != len(self.layers):
             raise ShapeError(f"expected {len(self.layers)} allocation matrices, but got {len(allocation)}")
@@ -171,7 +174,7 @@ class ModularNetwork(nn.Module):
                   for i in range(0, t, task_chunk)]
         return torch.cat(chunks)
 
-    def _run(self, x: Tensor, allocation: Sequence[Tensor], inactive_no_grad: bool | None) -> Tensor:
+    def _run(self, x: Tensor, allocation: Sequence[Tensor], inactive_no_grad: bool) -> Tensor:
         y = self._shared(self.stem, x)
         for layer, post, z in zip(self.layers, self.post, allocation):
             y = self._shared(post, layer(y, z, inactive_no_grad=inactive_no_grad))

@@ -26,9 +26,10 @@ Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
   the model's (Sec. V-B: the logits are updated once every T single-task steps, so the paper's
   rule of thumb is T times; e.g. Omniglot-20: 2e-3 vs 1e-4). Set 1 for the 4-MNISTs setting.
 - ``eval_sampling`` (False): sample allocations (with noise) at evaluation instead of ML.
-- ``execution`` ("auto"), ``task_chunk`` (1), ``inactive_no_grad`` (None = auto: on for
-  per-component banks, off for fused ones): execution paths, all exact (tested equal to the
-  loop reference); see ``sharewise.components.modular``.
+- ``execution`` ("auto": stacked unless the stacked component outputs exceed a size cut-off,
+  then per task), ``task_chunk`` (1: tasks per chunk in per_task execution),
+  ``inactive_no_grad`` (False; exact but measured slower here): execution paths, all exact
+  (tested equal to the loop reference); see ``sharewise.components.modular``.
 - core dropout is applied once, to the network's output (4-MNISTs: dropout 0.5 before heads).
 
 ``learned_structure()`` keys tasks by their index as a string ("0", "1", ...).
@@ -63,7 +64,7 @@ class _ModularScheme(SharingScheme):
     """Shared plumbing: a modular network, its execution options and the output dropout."""
 
     def __init__(self, network: ModularNetwork, n_tasks: int, *, dropout: float = 0.0,
-                 execution: str = "auto", task_chunk: int = 1, inactive_no_grad: bool | None = None) -> None:
+                 execution: str = "auto", task_chunk: int = 1, inactive_no_grad: bool = False) -> None:
         super().__init__(n_tasks)
         network.resolve_execution(execution, 1, 1)  # validates the name
         if task_chunk < 1:
@@ -246,7 +247,7 @@ def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
                         p_init: float = 0.5, temperature_initial: float = 50.0, temperature_floor: float = 0.5,
                         budget: float | None = None, budget_weight: float = 1.0, eval_sampling: bool = False,
                         arch_lr_multiplier: float | None = None, execution: str = "auto", task_chunk: int = 1,
-                        inactive_no_grad: bool | None = None) -> GumbelMatrix:
+                        inactive_no_grad: bool = False) -> GumbelMatrix:
     """Learned allocation (Maziarz et al.); see the module docstring for every option."""
     net = build_network(core, network, n_components, network_options)
     return GumbelMatrix(net, n_tasks, seed=seed, p_init=p_init,
@@ -275,4 +276,4 @@ def build_no_sharing(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: st
     net = build_network(core, network, n_components, network_options)
     alloc = [no_sharing_allocation(n_tasks, c) for c in net.components_per_layer]
     return FixedAllocation(net, n_tasks, alloc, "no_sharing", dropout=core.dropout, execution=execution,
-                           task_chunk=task_chunk, inactive_no_grad=None)
+                           task_chunk=task_chunk, inactive_no_grad=False)
