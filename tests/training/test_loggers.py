@@ -33,9 +33,33 @@ def test_cli_flag_without_package_exits_2_before_writing(no_tensorboard: None, t
     assert not (tmp_path / "run").exists()
 
 
-def test_logger_writes_scalars_when_installed(tmp_path: Path) -> None:
-    pytest.importorskip("tensorboard")
-    logger = TensorBoardLogger(tmp_path)
-    logger.log({"step": 1, "train_loss": 0.5, "test": {"iris": {"error": 0.1}}, "scheme": {"t": 1.0}})
+class _FakeWriter:
+    """Stands in for torch.utils.tensorboard.SummaryWriter (tensorboard is optional, not a test dependency)."""
+
+    def __init__(self, log_dir: str, purge_step: int | None = None) -> None:
+        self.log_dir, self.purge_step, self.scalars, self.closed = log_dir, purge_step, [], False
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        self.scalars.append((tag, value, step))
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_logger_writes_one_scalar_per_metric(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import types
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = _FakeWriter  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    logger = TensorBoardLogger(tmp_path, purge_step=7)
+    logger.log({"step": 8, "train_loss": 0.5, "test": {"iris": {"error": 0.1}}, "scheme": {"t": 1.0}})
     logger.close()
-    assert any(tmp_path.iterdir())
+    writer = logger.writer
+    assert writer.purge_step == 7 and writer.log_dir == str(tmp_path) and writer.closed
+    assert ("train_loss", 0.5, 8) in writer.scalars
+    assert ("test/iris/error", 0.1, 8) in writer.scalars
+    assert ("scheme/t", 1.0, 8) in writer.scalars
