@@ -73,3 +73,10 @@ def test_unreadable_config_files(tmp_path: Path) -> None:
     broken.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="is not valid YAML"):
         read_yaml(broken)
+
+
+def test_demo_command_config_equals_the_shipped_demo_yaml() -> None:
+    from sharewise.cli.commands import demo_config
+
+    shipped = read_yaml(CONFIGS / "demo" / "demo.yaml")
+    assert parse_config(demo_config(shipped["train"]["steps"])) == parse_config(shipped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,21 @@ def _print_result(summary: dict[str, Any], out: Path | str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Under ``torchrun`` (RANK/WORLD_SIZE set) every rank runs this; see ``sharewise.training.distributed``."""
+    from sharewise.training import distributed
+
+    ctx = distributed.init_from_env()
+    try:
+        return _cmd_run(args, ctx)
+    finally:
+        distributed.shutdown()
+
+
+def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
     from sharewise.runner import resume, run
 
-    flags = dict(plots=not args.no_plots, progress=True, report=not args.no_report, tensorboard=args.tensorboard)
+    flags = dict(plots=not args.no_plots, progress=True, report=not args.no_report, tensorboard=args.tensorboard,
+                 dist=ctx)
     if args.resume is not None:
         given = [name for name, value in (("a config file", args.config), ("--scheme", args.scheme),
                                           ("--seed", args.seed), ("--out", args.out), ("--steps", args.steps),
@@ -42,7 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         if given:
             raise ConfigError(f"--resume continues {args.resume} with its own config.yaml, so it takes no "
                               f"{', '.join(given)}; start a new run to change the configuration")
-        _print_result(resume(args.resume, data_dir=args.data_dir, **flags), args.resume)
+        summary = resume(args.resume, data_dir=args.data_dir, **flags)
+        if summary is not None:  # rank 0 (or a single process)
+            _print_result(summary, args.resume)
         return 0
     if args.config is None and not args.overrides:
         raise ConfigError("run needs a config file (e.g. configs/demo/demo.yaml) or --resume DIR")
@@ -50,7 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                        **{"train.steps": args.steps})
     cfg = parse_config(data)
     out = args.out or f"runs/{cfg.name}/{cfg.scheme}/seed{cfg.seed}"
-    _print_result(run(data, out, data_dir=args.data_dir, overwrite=args.overwrite, **flags), out)
+    summary = run(data, out, data_dir=args.data_dir, overwrite=args.overwrite, **flags)
+    if summary is not None:  # rank 0 (or a single process)
+        _print_result(summary, out)
     return 0
 
 
@@ -126,12 +143,17 @@ DEMO_SCHEMES = ["single_task", "parallel", "permuted", "soft_ordering", "soft_or
 
 
 def demo_config(steps: int) -> dict[str, Any]:
-    """Bundled scikit-learn tasks + a generated regression task; UCI-like architecture."""
+    """Bundled scikit-learn tasks + a generated regression task; UCI-like architecture.
+
+    Kept equal to configs/demo/demo.yaml (a test checks it); the package does not ship configs/.
+    """
     return {
         "name": "demo",
+        "scheme": "soft_ordering",
         "tasks": {"builder": "demo"},
-        "model": {"encoder": {"kind": "dense"}, "core": {"kind": "dense", "width": 32, "depth": 4, "dropout": 0.2}},
-        "train": {"steps": steps, "batch_size": 32, "lr": 0.001, "eval_every": max(1, steps // 10)},
+        "model": {"encoder": {"kind": "dense", "activation": "relu"},
+                  "core": {"kind": "dense", "width": 32, "depth": 4, "dropout": 0.2, "activation": "relu"}},
+        "train": {"steps": steps, "batch_size": 32, "lr": 0.001, "eval_every": max(1, steps // 10), "threads": 1},
     }
 
 
@@ -141,6 +163,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     steps = args.steps or 1500
     print(f"sharewise demo: {len(DEMO_SCHEMES)} schemes x seeds {args.seeds} on iris, wine, breast_cancer, "
           f"digits (scikit-learn) and friedman1 (generated regression); {steps} steps each -> {out}")
-    compare(demo_config(steps), DEMO_SCHEMES, _seeds(args.seeds), out, data_dir=None)
+    jobs = max(1, min(args.jobs, os.cpu_count() or 1))  # small models: one thread per worker is fastest
+    compare(demo_config(steps), DEMO_SCHEMES, _seeds(args.seeds), out, data_dir=None, jobs=jobs)
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0

@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2, at most the CPU count)")
     from sharewise.cli import affinity, branch  # affinity, branch, delta-m (issue 5)
 
     affinity.add_parser(sub), branch.add_parsers(sub)
