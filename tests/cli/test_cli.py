@@ -149,3 +149,13 @@ def test_console_entry_point_runs_as_a_module(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "sharewise", "run", str(tmp_path / "missing.yaml")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_demo_trains_every_scheme_and_writes_the_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "20", "--seeds", "0", "--jobs", "1"]) == 0
+    printed = capsys.readouterr().out
+    comp = json.loads((out / "comparison.json").read_text())
+    assert list(comp["schemes"]) == ["single_task", "parallel", "permuted", "soft_ordering", "soft_ordering_uniform"]
+    assert "| soft_ordering_uniform | 1 |" in printed  # the table is printed
+    assert (out / "report.html").exists() and (out / "curves.png").exists()
