@@ -15,12 +15,20 @@ Run directory layout::
     best.pt          the best model state (by summed validation loss)
     plots/*.png      learning curves and the learned structure
     report.html/.md  the run report (``sharewise report``)
+
+Data-parallel (``dist`` with several ranks, from ``torchrun``; see
+:mod:`sharewise.training.distributed`): every rank loads the data, builds the model on its
+device and trains; only rank 0 takes the lock and writes the run directory, and a failure there
+(a locked or finished run directory) stops every rank. Resume reads the checkpoint on every rank,
+so the run directory must be on a file system all nodes see.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +40,9 @@ from sharewise.config import RunConfig, config_to_dict, parse_config, read_yaml
 from sharewise.data.tasksets import build_tasks
 from sharewise.errors import ConfigError
 from sharewise.tasks.spec import TaskData
+from sharewise.training import distributed
 from sharewise.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from sharewise.training.distributed import SINGLE, DistContext
 from sharewise.training.evaluate import evaluate
 from sharewise.training.io import read_jsonl, save_torch, write_json, write_text
 from sharewise.training.lock import RunLock
@@ -129,28 +139,54 @@ def check_tensorboard() -> None:
         TensorBoardLogger("unused")  # raises the explanatory ConfigError
 
 
+@contextmanager
+def _main_lock(run_dir: Path, dist: DistContext) -> Iterator[None]:
+    """Rank 0 holds the run directory's lock; the other ranks learn whether it got it."""
+    lock = RunLock(run_dir)
+    dist.on_main(lock.acquire)
+    try:
+        yield
+    finally:
+        if dist.is_main:
+            lock.release()
+
+
+def _place(cfg: RunConfig, model: Any, dist: DistContext) -> None:
+    model.to(dist.device)
+    distributed.seed_rank(cfg.seed, dist)  # after the model is built: same init, own dropout stream
+
+
 def run(cfg_dict: dict[str, Any], out: str | Path, data_dir: str | None = None, overwrite: bool = False,
         plots: bool = True, progress: bool = False, report: bool = False,
-        tensorboard: bool = False) -> dict[str, Any]:
-    """Train one configuration and write its run directory; returns the summary."""
+        tensorboard: bool = False, dist: DistContext = SINGLE) -> dict[str, Any] | None:
+    """Train one configuration and write its run directory; returns the summary (None on ranks
+    other than 0, which write nothing)."""
     out = Path(out)
     cfg, tasks, model = prepare(cfg_dict, data_dir)
+    _place(cfg, model, dist)
     if tensorboard:
         check_tensorboard()
-    with RunLock(out):
+
+    def start() -> None:
         check_out_dir(out, overwrite)
         for name in RESULT_FILES:
             (out / name).unlink(missing_ok=True)
         resolved = config_to_dict(cfg)
         write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-        write_json(out / "run.json", {"config": resolved, "seed": cfg.seed, "data_dir": data_dir,
-                                      "started_at": _now(), "meta": run_metadata(), "resumes": []})
-        trainer = Trainer(cfg, model, tasks, run_dir=out)
+        info = {"config": resolved, "seed": cfg.seed, "data_dir": data_dir, "started_at": _now(),
+                "meta": run_metadata(), "resumes": []}
+        if dist.enabled:
+            info["world_size"] = dist.world
+        write_json(out / "run.json", info)
+
+    with _main_lock(out, dist):
+        dist.on_main(start)
+        trainer = Trainer(cfg, model, tasks, run_dir=out if dist.is_main else None, dist=dist)
         return _train_and_finish(cfg, tasks, model, trainer, out, plots, progress, report, tensorboard)
 
 
 def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = True, progress: bool = False,
-           report: bool = False, tensorboard: bool = False) -> dict[str, Any]:
+           report: bool = False, tensorboard: bool = False, dist: DistContext = SINGLE) -> dict[str, Any] | None:
     """Continue a stopped or killed run from ``run_dir/checkpoint.pt`` exactly where it was."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -162,33 +198,42 @@ def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = True,
     if data_dir is None:
         data_dir = info.get("data_dir")
     cfg, tasks, model = prepare(read_yaml(run_dir / "config.yaml"), data_dir)
+    _place(cfg, model, dist)
     if tensorboard:
         check_tensorboard()
-    with RunLock(run_dir):
-        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    with _main_lock(run_dir, dist):
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)  # every rank reads it
         if state.get("config") != config_to_dict(cfg):
             raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
                                   f"checkpoint was written with; restore it or start a new run")
-        trainer = Trainer(cfg, model, tasks, run_dir=run_dir)
+        trainer = Trainer(cfg, model, tasks, run_dir=run_dir if dist.is_main else None, dist=dist)
         trainer.load_state_dict(state)
-        metrics = run_dir / "metrics.jsonl"
-        if metrics.exists():  # drop lines a killed process wrote after its last checkpoint
-            kept = [r for r in read_jsonl(metrics) if r["step"] <= trainer.step]
-            write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
-        if info:
-            info.setdefault("resumes", []).append({"step": trainer.step, "at": _now(), "meta": run_metadata()})
-            write_json(run_dir / "run.json", info)
+
+        def restart() -> None:
+            metrics = run_dir / "metrics.jsonl"
+            if metrics.exists():  # drop lines a killed process wrote after its last checkpoint
+                kept = [r for r in read_jsonl(metrics) if r["step"] <= trainer.step]
+                write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
+            if info:
+                entry = {"step": trainer.step, "at": _now(), "meta": run_metadata()}
+                if dist.enabled:
+                    entry["world_size"] = dist.world
+                info.setdefault("resumes", []).append(entry)
+                write_json(run_dir / "run.json", info)
+
+        dist.on_main(restart)
         return _train_and_finish(cfg, tasks, model, trainer, run_dir, plots, progress, report, tensorboard)
 
 
 def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer: Trainer, out: Path,
-                      plots: bool, progress: bool, report: bool, tensorboard: bool) -> dict[str, Any]:
+                      plots: bool, progress: bool, report: bool, tensorboard: bool) -> dict[str, Any] | None:
     from sharewise.reporting.progress import ProgressBar
 
+    main = trainer.dist.is_main
     bar = ProgressBar(cfg.train.steps, label=f"{cfg.scheme} seed {cfg.seed}", initial=trainer.step,
-                      enabled=None if progress else False)
+                      enabled=None if progress and main else False)
     trainer.progress = bar
-    if tensorboard:
+    if tensorboard and main:
         from sharewise.training.loggers import TensorBoardLogger
 
         purge = trainer.step + 1 if trainer.step else None
@@ -201,9 +246,13 @@ def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer
         bar.close()
         for logger in trainer.loggers:
             getattr(logger, "close", lambda: None)()
+    if not main:
+        return None
     model.load_state_dict(result.best_state)
     save_torch(out / "best.pt", {"model": result.best_state, "step": result.best_step})
     summary = summarise(cfg, tasks, model, result, result.elapsed_s, trainer.loss_fn)
+    if trainer.dist.enabled:
+        summary["world_size"] = trainer.dist.world
     if (out / "run.json").exists():
         summary["resumed_at_steps"] = [r["step"] for r in json.loads((out / "run.json").read_text())["resumes"]]
     write_json(out / "summary.json", summary)

@@ -11,6 +11,10 @@ several labels, as in the branched-networks benchmarks), the tasks walk one comm
 so a step feeds the same ``B`` inputs to every task. The inputs are then stored once and the
 stacked batch is an expanded view ``[T, B, *in]`` of one ``[B, *in]`` batch; the shapes are
 unchanged. By default this mode is on exactly when all tasks' ``x_train`` is one tensor object.
+
+Sharding (``shard=(rank, world)``, data-parallel training): every rank draws the same global
+batch of ``batch_size`` indices per task (so every rank's sampler state stays identical) and
+returns only its contiguous slice of ``batch_size // world`` samples per task.
 """
 
 from __future__ import annotations
@@ -44,8 +48,15 @@ class StackedTaskSampler:
     """Yields ``(x [T, B, *in], y [T, B, Y])``: one batch of ``batch_size`` per task."""
 
     def __init__(self, tasks: Sequence[TaskData], batch_size: int, generator: torch.Generator,
-                 shared_inputs: bool | None = None) -> None:
+                 shared_inputs: bool | None = None, shard: tuple[int, int] = (0, 1)) -> None:
+        rank, world = shard
+        if not 0 <= rank < world or batch_size % world:
+            raise ValueError(f"expected shard=(rank, world) with 0 <= rank < world dividing batch_size="
+                             f"{batch_size}, but got shard={shard}")
         self.batch_size, self.generator = batch_size, generator
+        # the columns of the global [T, batch_size] draw this rank keeps (None: all of them)
+        local = batch_size // world
+        self._cols = None if world == 1 else slice(rank * local, (rank + 1) * local)
         self.n_tasks = len(tasks)
         same = all(t.x_train is tasks[0].x_train for t in tasks)
         if shared_inputs is None:
@@ -105,10 +116,14 @@ class StackedTaskSampler:
     def next(self) -> tuple[Tensor, Tensor]:
         if self.shared_inputs:
             rows = self._indices()[0]  # [B], one draw for every task
+            if self._cols is not None:
+                rows = rows[self._cols]  # [B / world], this rank's shard
             x = self.x_all.index_select(0, rows)  # [B, *in]
             y = self.y_all.index_select(1, rows)  # [T, B, Y]
             return x.unsqueeze(0).expand(self.n_tasks, *x.shape), y  # [T, B, *in] (a view)
         idx = self._indices() + self.offsets.unsqueeze(1)  # [T, B] global rows
+        if self._cols is not None:
+            idx = idx[:, self._cols].contiguous()  # [T, B / world], this rank's shard
         flat = idx.reshape(-1)
         x = self.x_all.index_select(0, flat).view(*idx.shape, *self.input_shape)
         y = self.y_all.index_select(0, flat).view(*idx.shape, self.target_width)

@@ -24,6 +24,7 @@ def evaluate(model: MultiTaskModel, loss_fn: MultiTaskLoss, tasks: Sequence[Task
     model.eval()
     xs, _ = stack_inputs([t.split(split)[0] for t in tasks])
     width = max(t.target_dim for t in tasks)
+    device = next(iter(model.parameters()), torch.empty(0)).device  # splits stay on the CPU; chunks move
     results: dict[str, dict[str, float]] = {}
     for i, task in enumerate(tasks):
         x, n = xs[i], xs[i].shape[0]
@@ -33,6 +34,8 @@ def evaluate(model: MultiTaskModel, loss_fn: MultiTaskLoss, tasks: Sequence[Task
         loss_sum = err_sum = 0.0
         for start in range(0, n, batch_size):
             xb, yb = x[start:start + batch_size].unsqueeze(0), y[start:start + batch_size].unsqueeze(0)
+            if device.type != "cpu":
+                xb, yb = xb.to(device), yb.to(device)
             out = model(xb, [i])
             loss, err = loss_fn(out, yb, [i])
             loss_sum += float(loss[0]) * xb.shape[1]

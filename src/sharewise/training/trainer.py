@@ -14,6 +14,11 @@ written, so the last checkpoint stays good. The gradient norm is computed every 
 Resumable: :meth:`Trainer.state_dict` holds everything :mod:`sharewise.training.checkpoint` lists;
 ``fit`` continues from ``self.step``, writes ``checkpoint.pt`` every ``train.checkpoint_every``
 steps, at the end, and when a :class:`StopRequest` reports SIGINT/SIGTERM.
+
+Data-parallel: given a :class:`~sharewise.training.distributed.DistContext` with several ranks,
+the step runs through DistributedDataParallel on this rank's shard of the global batch and the
+ranks agree on the loss and on stopping; see :mod:`sharewise.training.distributed`. The model
+stays on the device it was given; batches are moved to it.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from sharewise.model import MultiTaskModel
 from sharewise.tasks.losses import MultiTaskLoss
 from sharewise.tasks.spec import TaskData
 from sharewise.training import checkpoint as ckpt
+from sharewise.training import distributed
+from sharewise.training.distributed import SINGLE, DistContext
 from sharewise.training.evaluate import evaluate
 from sharewise.training.io import append_jsonl
 from sharewise.training.optim import build_optimizer
@@ -70,12 +77,19 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, model: MultiTaskModel, tasks: Sequence[TaskData],
                  run_dir: Path | None = None, progress: Callable[[int, int, float], None] | None = None,
-                 loggers: Sequence[MetricsLogger] = (), stop: StopRequest | None = None) -> None:
-        self.cfg, self.model, self.tasks, self.run_dir = cfg, model, list(tasks), run_dir
-        self.loss_fn = MultiTaskLoss(self.tasks)
+                 loggers: Sequence[MetricsLogger] = (), stop: StopRequest | None = None,
+                 dist: DistContext = SINGLE) -> None:
+        """``run_dir`` None: write nothing (pass None on every rank but 0). ``dist``: this rank."""
+        self.cfg, self.model, self.tasks, self.run_dir, self.dist = cfg, model, list(tasks), run_dir, dist
+        self.device = next(iter(model.parameters()), torch.empty(0)).device
+        self.loss_fn = MultiTaskLoss(self.tasks).to(self.device)
         self.optimizer, self.optimizer_groups = build_optimizer(model, cfg.train)
-        self.sampler = StackedTaskSampler(self.tasks, cfg.train.batch_size,
-                                          torch.Generator().manual_seed(cfg.seed + 1))
+        # Every rank draws the same global batch and keeps its slice (train.batch_size per rank).
+        self.sampler = StackedTaskSampler(self.tasks, cfg.train.batch_size * dist.world,
+                                          torch.Generator().manual_seed(cfg.seed + 1),
+                                          shard=(dist.rank, dist.world))
+        self.step_model: torch.nn.Module = model  # what the training step calls (DDP wraps it in fit)
+        self._signum: int | None = None  # the stop signal the ranks agreed on (data-parallel only)
         self.order_generator = torch.Generator().manual_seed(cfg.seed + 2)
         self.progress, self.loggers, self.stop = progress, list(loggers), stop
         self._params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -128,18 +142,21 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------
     def _update(self, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[int] | None, step: int) -> float:
         self.model.core.on_train_step(self.update_count)
-        out = self.model(x, tasks)  # [T', B, O]
+        out = self.step_model(x, tasks)  # [T', B, O]
         losses, _ = self.loss_fn(out, y, tasks)  # [T']
         total = losses.sum()
         reg = self.model.core.regularizer()
         if reg is not None:
             total = total + reg
         value = float(total.detach())
+        if self.dist.enabled:  # mean over ranks (non-finite if any rank's is), and any rank's stop
+            value, self._signum = self.dist.agree(value, self.stop.signum if self.stop is not None else None)
         if not math.isfinite(value):
             bad = [n for n, v in zip(self._task_names(tasks), losses.tolist()) if not math.isfinite(v)]
+            where = "the scheme regulariser" if not self.dist.enabled else "another rank's batch"
             raise TrainingError(
                 f"the training loss became {value} at step {step} "
-                f"({'task(s) ' + ', '.join(bad) if bad else 'the scheme regulariser'}).{self._kept()} {_ADVICE}"
+                f"({'task(s) ' + ', '.join(bad) if bad else where}).{self._kept()} {_ADVICE}"
             )
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -150,6 +167,8 @@ class Trainer:
 
     def train_step(self, step: int) -> float:
         x, y = self.sampler.next()  # [T, B, *in], [T, B, Y]
+        if self.device.type != "cpu":
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         if self.cfg.train.mode == "joint":
             return self._update(x, y, None, step)
         order = torch.randperm(len(self.tasks), generator=self.order_generator).tolist()
@@ -158,6 +177,7 @@ class Trainer:
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_all(self, step: int, train_loss: float, elapsed: float) -> dict[str, Any]:
         bs = self.cfg.train.eval_batch_size
+        distributed.sync_buffers(self.model, self.dist)  # every rank evaluates the same model
         val = evaluate(self.model, self.loss_fn, self.tasks, "val", bs)
         test = evaluate(self.model, self.loss_fn, self.tasks, "test", bs)
         record = {
@@ -202,6 +222,12 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.order_generator.set_state(state["order_generator"])
         ckpt.set_global_rng_state(state["rng"])
+        if self.dist.rank > 0:  # this rank's own dropout stream
+            ranks = state.get("rng_ranks")
+            if ranks is not None and len(ranks) == self.dist.world:
+                ckpt.set_global_rng_state(ranks[self.dist.rank])
+            else:  # written by another number of ranks: a fresh stream per rank and step
+                distributed.seed_rank(self.cfg.seed + int(state["step"]), self.dist)
         self.step, self.update_count = int(state["step"]), int(state["update_count"])
         best = state["best"]
         self.best_val, self.best_step, self.best_state = float(best["val"]), int(best["step"]), best["state"]
@@ -210,11 +236,28 @@ class Trainer:
         self.elapsed = float(state["elapsed_s"])
         self.checkpoint_step = self.step
 
+    def _sync_for_checkpoint(self) -> list[Any] | None:
+        """Data-parallel (every rank calls it): check the ranks agree; every rank's global RNG."""
+        if not self.dist.enabled:
+            return None
+        distributed.sync_buffers(self.model, self.dist)
+        extra = {"sampler.perms": self.sampler.perms, "sampler.pos": self.sampler.pos,
+                 "sampler.generator": self.sampler.generator.get_state(),
+                 "order_generator": self.order_generator.get_state()}
+        distributed.check_in_sync(self.model, self.dist, self.step, extra)
+        return self.dist.gather_objects(ckpt.global_rng_state())
+
     def save_checkpoint(self, extra: dict[str, Any] | None = None) -> None:
-        if self.run_dir is None:
+        if self.run_dir is None and not self.dist.enabled:
             return
         self._check_parameters(self.step)
-        ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME, {**self.state_dict(), **(extra or {})})
+        rng_ranks = self._sync_for_checkpoint()
+        if self.run_dir is None:
+            return
+        state = {**self.state_dict(), **(extra or {})}
+        if rng_ranks is not None:
+            state["rng_ranks"] = rng_ranks  # dropout streams differ per rank
+        ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME, state)
         self.checkpoint_step = self.step
 
     # -- the loop -------------------------------------------------------------------------
@@ -224,6 +267,8 @@ class Trainer:
         cfg = self.cfg.train
         started = time.perf_counter() - self.elapsed
         self.model.train()
+        if self.step_model is self.model:
+            self.step_model = distributed.wrap(self.model, self.dist)
         if self.best_state is None:
             self.best_state = copy.deepcopy(self.model.state_dict())
         while self.step < cfg.steps:
@@ -243,7 +288,7 @@ class Trainer:
             if self.progress is not None:
                 self.progress(step, cfg.steps, self.running / max(self.count, 1))
             self.elapsed = time.perf_counter() - started
-            signum = self.stop.signum if self.stop is not None else None
+            signum = self._signum if self.dist.enabled else self.stop.signum if self.stop is not None else None
             every = cfg.checkpoint_every
             if signum is not None or step == cfg.steps or (every and step % every == 0):
                 self.save_checkpoint(checkpoint_extra)
