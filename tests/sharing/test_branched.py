@@ -57,6 +57,11 @@ def test_forward_equals_a_per_task_loop_for_shared_and_distinct_inputs(core, tre
     torch.testing.assert_close(scheme(sub, [3, 1]), _naive(scheme, sub, [3, 1]), rtol=1e-5, atol=1e-6)
 
 
+def test_module_methods_still_work() -> None:
+    model = build("branched", tree=TREES[1]).to(torch.float64)  # nn.Module._apply must not be shadowed
+    assert model.core.bank.layers[0].conv.weight.dtype == torch.float64
+
+
 def test_shared_encoder_equals_parallel_with_the_same_weights() -> None:
     torch.manual_seed(0)
     core = conv_core()

@@ -66,7 +66,7 @@ class Branched(SharingScheme):
         if bank.n_layers != start:
             raise ConfigError(f"a branched tree with {start} groups needs {start} core blocks, got {bank.n_layers}")
 
-    def _apply(self, d: int, g: int, h: Tensor) -> Tensor:
+    def _run_block(self, d: int, g: int, h: Tensor) -> Tensor:
         m, b = h.shape[:2]
         y = self.bank.forward_one(self.layer_of[d][g], h.reshape(m * b, *h.shape[2:]))
         y = packed_dropout(y, self.dropout, self.training)
@@ -85,7 +85,7 @@ class Branched(SharingScheme):
                     by_group.setdefault(self.group_of[d][ids[r]], []).append(i)
                 for g, members in by_group.items():
                     part = h if h.shape[0] == 1 else h[members]
-                    children.append(([rows[i] for i in members], self._apply(d, g, part)))
+                    children.append(([rows[i] for i in members], self._run_block(d, g, part)))
             nodes = children
         out: list[Tensor | None] = [None] * len(ids)
         for rows, h in nodes:
