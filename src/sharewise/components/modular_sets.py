@@ -118,6 +118,29 @@ def omniglot20_network(in_shape: Sequence[int] = (1, 105, 105), *, channels: int
     return ModularNetwork(layers, in_shape, post, stem=stem)
 
 
+def clusters_network(in_shape: Sequence[int] = (1, 28, 28), *, n_layers: int = 3, channels: int = 8,
+                     kernels: Sequence[int] = (3,) * 8 + (5,) * 8, stride: int = 2, groups: int = 2) -> ModularNetwork:
+    """Sec. V-C: a shared 1x1 conv to ``channels`` (+ GN + ReLU), then ``n_layers`` modular layers of
+    16 components (8 conv 3x3 + 8 conv 5x5 by default), each conv 'same'-padded with stride 2 and
+    followed by GN + ReLU, and a shared GN + ReLU after each layer ("as in Sec. V-B").
+
+    The GroupNorm group count is not given; 2 by default (8 channels: 4 per group).
+    """
+    if channels % groups:
+        raise ConfigError(f"channels must be divisible by groups, but got channels={channels}, groups={groups}")
+    stem = nn.Sequential(nn.Conv2d(in_shape[0], channels, 1), _gn_relu(channels, groups))
+    shape = (channels, *tuple(in_shape)[1:])
+    layers, post = [], []
+    for _ in range(n_layers):
+        comps = [nn.Sequential(nn.Conv2d(channels, channels, k, stride=stride, padding=k // 2), _gn_relu(channels, groups))
+                 for k in kernels]
+        names = [f"conv{k}x{k}_{c}" for c, k in enumerate(kernels)]
+        layers.append(ModularLayer(ModuleLayerBank(comps), shape, names))
+        post.append(_gn_relu(channels, groups))
+        shape = layers[-1].out_shape
+    return ModularNetwork(layers, in_shape, post, stem=stem)
+
+
 def _flat(in_shape: Sequence[int], name: str) -> tuple[int]:
     if len(in_shape) != 1:
         raise ConfigError(f"modular network {name!r} needs flat features [d], but got input shape {list(in_shape)}")
@@ -129,6 +152,7 @@ MODULAR_NETWORKS: dict[str, Callable[..., ModularNetwork]] = {
     "transfer": transfer_network,
     "mnist4": mnist4_network,
     "omniglot20": omniglot20_network,
+    "clusters": clusters_network,
 }
 
 

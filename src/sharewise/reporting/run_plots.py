@@ -33,4 +33,32 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         fig, _ = plots.plot_layer_usage(structure["scales"], structure["candidates"])
         plots.save(fig, out / "layer_usage.png")
         written += [out / "soft_order.png", out / "layer_usage.png"]
+    if "allocation" in structure:
+        written += _allocation_plots(structure, records, out)
+    return written
+
+
+MAX_PROBABILITY_PLOTS = 8  # Fig. 8 per task; a 40-task run gets the first 8
+
+
+def _allocation_plots(structure: dict, records: list[dict], out: Path) -> list[Path]:
+    """Gumbel-Matrix (and its fixed baselines): Figs. 5 and 6; Fig. 8 where probabilities were logged."""
+    from sharewise.reporting import allocation_plots as ap
+
+    names = structure.get("tasks")
+    written = []
+    fig, _ = ap.plot_allocation(structure["allocation"], names)
+    plots.save(fig, out / "allocation.png")
+    written.append(out / "allocation.png")
+    if "task_similarity" in structure:
+        fig, _ = ap.plot_task_similarity(structure["task_similarity"], names)
+        plots.save(fig, out / "task_similarity.png")
+        written.append(out / "task_similarity.png")
+    _, probs = ap.probability_curves(records)  # [S, T, L, C]
+    for t in range(min(probs.shape[1], MAX_PROBABILITY_PLOTS) if probs.size else 0):
+        fig, _ = ap.plot_allocation_probabilities(records, t, structure.get("components"),
+                                                  names[t] if names else None)
+        path = out / f"allocation_probabilities_t{t}.png"
+        plots.save(fig, path)
+        written.append(path)
     return written

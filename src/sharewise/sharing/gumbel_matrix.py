@@ -15,7 +15,7 @@ Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
 
 - ``network``: ``"core"`` (every core layer becomes a modular layer of ``n_components`` fresh
   layers from ``core.make_bank``) or a named network of ``MODULAR_NETWORKS`` (``mlp``,
-  ``transfer``, ``mnist4``, ``omniglot20``) built on ``core.feature_shape`` with
+  ``transfer``, ``mnist4``, ``omniglot20``, ``clusters``) built on ``core.feature_shape`` with
   ``network_options``.
 - ``p_init`` (0.5), ``temperature_initial`` (50), ``temperature_floor`` (0.5): tau(step) =
   max(floor, initial / sqrt(step + 1)), stepped by ``on_train_step``.
@@ -58,6 +58,9 @@ from sharewise.sharing._gumbel import (
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec
+
+
+PROBABILITY_PREFIX = "prob"  # step_metrics key prefix of the connection probabilities
 
 
 class _ModularScheme(SharingScheme):
@@ -168,7 +171,8 @@ class GumbelMatrix(_ModularScheme):
     def step_metrics(self) -> dict[str, float]:
         """temperature; active_fraction (ML allocation) and expected_active (mean p) over all
         tasks; sampled_active_fraction of the latest training sample; budget_penalty over all
-        tasks (the loss term itself, ``regularizer()``, covers the latest forward's tasks)."""
+        tasks (the loss term itself, ``regularizer()``, covers the latest forward's tasks); and
+        ``prob/t{task}/l{layer}/c{component}``: each connection probability p (for Fig. 8)."""
         with torch.no_grad():
             metrics = {
                 "temperature": float(self.temperature),
@@ -179,6 +183,11 @@ class GumbelMatrix(_ModularScheme):
                 metrics["sampled_active_fraction"] = float(torch.cat([s.flatten() for s in self._last_sample]).mean())
             if self.budget is not None:
                 metrics["budget_penalty"] = float(self.budget_weight * torch.relu(self.expected_active() - self.budget))
+            # Fig. 8: every connection probability, flat so that scalar loggers can take them.
+            for l, p in enumerate(self.probabilities()):  # [T, C_l]
+                for t, row in enumerate(p.tolist()):
+                    for c, value in enumerate(row):
+                        metrics[f"{PROBABILITY_PREFIX}/t{t}/l{l}/c{c}"] = value
         return metrics
 
     def learned_structure(self) -> dict[str, Any]:
