@@ -62,6 +62,14 @@ def _named_structure(structure: dict[str, Any], names: list[str]) -> dict[str, A
     return {"tasks": names, **structure}
 
 
+def _selection_label(rule: str, has_val: bool) -> str:
+    if rule == "last":
+        return "last evaluated state"
+    if not has_val:
+        return "training loss (no validation split)"
+    return "mean validation error" if rule == "val_error" else "summed validation loss"
+
+
 def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainResult,
               wall_time: float, loss_fn: Any) -> dict[str, Any]:
     test = evaluate(model, loss_fn, tasks, "test", cfg.train.eval_batch_size)
@@ -88,7 +96,7 @@ def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainRe
         "wall_time_s": round(wall_time, 3),
         "best_step": result.best_step,
         "best_val_loss": result.best_val_loss,
-        "selection": "summed validation loss" if any(t.x_val.shape[0] for t in tasks) else "training loss (no validation split)",
+        "selection": _selection_label(cfg.train.select_by, any(t.x_val.shape[0] for t in tasks)),
         "tasks": per_task,
         "mean_test_error": sum(errors) / len(errors) if errors else None,
         "mean_test_loss": sum(e["test_loss"] for e in per_task.values()) / len(per_task),

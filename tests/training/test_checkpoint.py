@@ -113,3 +113,18 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path: Path, tiny: Any, mode: s
     strip = lambda h: [{k: v for k, v in r.items() if k != "elapsed_s"} for r in h]  # noqa: E731
     assert strip(result.history) == strip(full.history)
     assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), full_trainer.model.parameters()))
+
+
+def test_selection_rules() -> None:
+    from sharewise.training.trainer import selection_score
+
+    records = [{"step": 10, "val_loss": 3.0, "mean_val_error": 0.4, "train_loss": 9.0},
+               {"step": 20, "val_loss": 5.0, "mean_val_error": 0.2, "train_loss": 8.0},
+               {"step": 30, "val_loss": 9.0, "mean_val_error": 0.3, "train_loss": 7.0}]
+
+    def best(rule: str) -> int:
+        return min(records, key=lambda r: selection_score(r, rule))["step"]
+
+    assert (best("val_loss"), best("val_error"), best("last")) == (10, 20, 30)
+    no_val = [{**r, "val_loss": None, "mean_val_error": None} for r in records]
+    assert min(no_val, key=lambda r: selection_score(r, "val_error"))["step"] == 30  # falls back to train loss

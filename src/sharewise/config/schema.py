@@ -77,6 +77,9 @@ class TrainConfig:
     mode: str = _opt("joint", ("joint", "alternating"),
                      doc="joint: one summed update per step; alternating: one update per task, shuffled")
     threads: int | None = _opt(None, minimum=1, doc="torch intra-op threads (default: torch's)")
+    select_by: str = _opt("val_loss", ("val_loss", "val_error", "last"),
+                          doc="which evaluated state is kept as the result: lowest summed validation loss "
+                              "(the paper's), lowest mean validation error, or the last one")
     checkpoint_every: int = _opt(500, minimum=0,
                                  doc="write checkpoint.pt every N steps for exact resume (0: only at the "
                                      "end and on SIGINT/SIGTERM)")

@@ -71,6 +71,17 @@ _ADVICE = ("Try a lower learning rate (train.lr), gradient clipping (train.grad_
            "the inputs for NaN/inf values.")
 
 
+def selection_score(record: dict[str, Any], rule: str) -> float:
+    """Lower is better. ``val_loss``: the summed per-task validation loss (soft-ordering App. A);
+    ``val_error``: the mean validation error (classification tasks); ``last``: the latest state.
+    Without a validation split every rule but ``last`` falls back to the training loss."""
+    if rule == "last":
+        return -float(record["step"])
+    if rule == "val_error" and record.get("mean_val_error") is not None:
+        return float(record["mean_val_error"])
+    return float(record["val_loss"] if record.get("val_loss") is not None else record["train_loss"])
+
+
 class Trainer:
     """Trains ``model`` on ``tasks`` as ``cfg.train`` says; writes ``metrics.jsonl`` and
     ``checkpoint.pt`` if given a run dir."""
@@ -280,8 +291,7 @@ class Trainer:
                 record = self.evaluate_all(step, self.running / self.count, time.perf_counter() - started)
                 self.history.append(record)
                 self.running, self.count = 0.0, 0
-                # Without a validation split, select by training loss (documented in the summary).
-                score = record["val_loss"] if record["val_loss"] is not None else record["train_loss"]
+                score = selection_score(record, cfg.select_by)
                 if score < self.best_val:
                     self.best_val, self.best_step = score, step
                     self.best_state = copy.deepcopy(self.model.state_dict())
