@@ -117,6 +117,11 @@ def prepare(cfg_dict: dict[str, Any], data_dir: str | None) -> tuple[RunConfig, 
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
     if not tasks:
         raise ConfigError(f"task set {cfg.tasks.builder!r} produced no tasks; check tasks.options")
+    names = [t.name for t in tasks]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ConfigError(f"task set {cfg.tasks.builder!r} produced several tasks named {duplicated}; task names "
+                          f"key every result, so they must be unique (rename the files or tasks)")
     seed_everything(cfg.seed)
     model = build_model(cfg, tasks)
     return cfg, tasks, model

@@ -113,3 +113,24 @@ def test_csv_folder_task_set(tmp_path: Path) -> None:
     kinds = {t.name: (t.kind, t.input_shape) for t in tasks}
     assert kinds == {"cls": ("binary", (3,)), "reg": ("regression", (2,))}
     assert tasks[0].notes["kind_inferred"] is True
+
+
+def test_mnist_pairs_drawn_twice_get_distinct_names(shared_data: Path) -> None:
+    tasks = build_tasks("mnist_pairs", data_dir=str(shared_data), seed=0,
+                        options={"pairs": [[3, 8], [3, 8]], "max_train_per_task": 50})
+    assert [t.name for t in tasks] == ["3v8", "3v8-2"]
+
+
+def test_duplicate_task_names_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sharewise.data.tasksets import _registry
+    from sharewise.runner import prepare
+
+    real = _registry.build_tasks
+
+    def twice(name: str, **kwargs: object) -> list:
+        tasks = real(name, **kwargs)  # type: ignore[arg-type]
+        return tasks + tasks[:1]
+
+    monkeypatch.setattr("sharewise.runner.build_tasks", twice)
+    with pytest.raises(ConfigError, match=r"several tasks named \['iris'\]"):
+        prepare({"tasks": {"builder": "demo", "options": {"names": ["iris", "wine"]}}}, None)

@@ -37,6 +37,7 @@ def build_mnist_pairs(*, data_dir: str | None = None, seed: int = 0, n_tasks: in
     chosen = [tuple(p) for p in pairs] if pairs else draw_pairs(n_tasks, seed if pairs_seed is None else pairs_seed)
     (x_tr, y_tr), (x_te, y_te) = data["train"], data["test"]
     tasks = []
+    seen: dict[str, int] = {}
     for a, b in chosen:
         if len({a, b}) != 2 or not {a, b} <= set(range(10)):
             raise ConfigError(f"tasks.options.pairs: expected two different digits 0-9, got {[a, b]}")
@@ -49,6 +50,10 @@ def build_mnist_pairs(*, data_dir: str | None = None, seed: int = 0, n_tasks: in
         x = np.concatenate([x_tr[tr], x_te[te]]).reshape(-1, 784).astype(np.float32) / 255.0
         y = np.concatenate([lab_tr, (y_te[te] == b).astype(np.int64)])
         test_idx = np.arange(len(tr), len(tr) + len(te))
-        tasks.append(make_task(f"{a}v{b}", "binary", 1, x, y, [fit, val, test_idx], scale=False,
+        name = f"{a}v{b}"
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:  # pairs are drawn with replacement across tasks: the same pair twice
+            name = f"{name}-{seen[name]}"
+        tasks.append(make_task(name, "binary", 1, x, y, [fit, val, test_idx], scale=False,
                                notes={"digits": [a, b]}))
     return tasks
