@@ -132,5 +132,5 @@ def plot_allocation_probabilities(records: Sequence[Mapping[str, Any]], task: in
         ax.set_title(f"layer {l}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.legend(fontsize=6)
-    fig.suptitle(f"Connection probabilities over training: {task_name or f'task {task}'}")
+    fig.suptitle(f"Connection probabilities over training: {task_name or f'task {task}'}", y=1.02)
     return fig, axes
