@@ -159,3 +159,17 @@ def test_auto_execution_heuristic() -> None:
     assert omni.resolve_execution("auto", 20, 16) == "per_task"
     with pytest.raises(ConfigError, match="'chunky'"):
         omni.resolve_execution("chunky", 1, 1)
+
+
+def test_clusters_network_follows_sec_v_c() -> None:
+    """3 modular layers of 8 conv3x3 + 8 conv5x5 components, 8 channels, stride 2 each."""
+    from sharewise.components.modular_sets import build_modular_network
+    from sharewise.errors import ConfigError
+
+    net = build_modular_network("clusters", (1, 28, 28))
+    assert net.components_per_layer == [16, 16, 16]
+    assert [layer.out_shape for layer in net.layers] == [(8, 14, 14), (8, 7, 7), (8, 4, 4)]
+    kernels = [m.kernel_size for m in net.layers[0].modules() if isinstance(m, torch.nn.Conv2d)]
+    assert kernels == [(3, 3)] * 8 + [(5, 5)] * 8
+    with pytest.raises(ConfigError, match="channels=9, groups=2"):
+        build_modular_network("clusters", (1, 28, 28), channels=9)
