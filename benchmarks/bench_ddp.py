@@ -17,7 +17,7 @@ Configurations: MNIST pairs T=10 soft ordering (dense: frozen FC-64 encoders fro
 4 FC-64 layers, dropout 0.5, batch 64 per task) and 4-MNISTs Gumbel-Matrix (conv: 3 modular layers
 x 4 components of 4-filter 5x5 convs on 28x28 images, batch 16 per task). The printed numbers are
 medians over rounds; the variants alternate within a round so load from other processes hits
-them alike. Results and what limits them: docs/results-ddp.md.
+them alike. Results and what limits them: docs/results.md, section 4.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Print the reduced Table 1 (docs/results-branched.md) from finished runs.
+"""Print the reduced Table 1 (docs/results.md, section 3) from finished runs.
 
     python benchmarks/branched_table.py RUNS_ROOT [--labels scheme=label,...]
 

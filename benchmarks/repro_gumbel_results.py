@@ -1,4 +1,4 @@
-"""Tables of the reduced Gumbel-Matrix reproductions (docs/results-gumbel.md) from run directories.
+"""Tables of the reduced Gumbel-Matrix reproductions (docs/results.md, section 2) from run directories.
 
     python benchmarks/repro_gumbel_results.py [RUNS_DIR]        # default runs/gumbel
 

@@ -18,7 +18,7 @@ scale       regression   1          box side relative to the canvas, mapped to [
 mask        regression   m*m        ink mask at m x m resolution (fraction of ink per cell)
 ==========  ===========  =========  =====================================================
 
-Expected relations (what the affinity analysis should find, see docs/results-branched.md):
+Expected relations (what the affinity analysis should find, see docs/results.md, section 3):
 ``digit``, ``parity`` and ``ge5`` are functions of the class, so they need the same
 shape-identity features and should be close at every depth; ``position``, ``scale`` and
 ``mask`` are about *where* and *how much* ink there is (the mask determines position and
