@@ -37,13 +37,14 @@ Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sharewise.components.dropout import packed_dropout
 from sharewise.components.modular import ModularLayer, ModularNetwork
 from sharewise.components.modular_sets import build_modular_network
 from sharewise.errors import ConfigError
@@ -75,9 +76,9 @@ class _ModularScheme(SharingScheme):
         self.network, self.dropout = network, dropout
         self.execution, self.task_chunk, self.inactive_no_grad = execution, task_chunk, inactive_no_grad
 
+    @abc.abstractmethod
     def allocation(self, tasks: Sequence[int] | None = None) -> list[Tensor]:
         """Per layer ``[T', C_l]`` in {0, 1}: the allocation used by a forward pass now."""
-        raise NotImplementedError
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         ids = task_list(tasks, self.n_tasks)
@@ -87,7 +88,7 @@ class _ModularScheme(SharingScheme):
         z = self.allocation(ids)
         y = self.network(x, z, execution=self.execution, task_chunk=self.task_chunk,
                          inactive_no_grad=self.inactive_no_grad)
-        return F.dropout(y, self.dropout, self.training)
+        return packed_dropout(y, self.dropout, self.training)
 
     def _structure(self, alloc: list[Tensor]) -> dict[str, Any]:
         per_task = {str(t): [a[t].int().tolist() for a in alloc] for t in range(self.n_tasks)}
