@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--out", default="runs/mnist_pairs")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes for each grid")
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = read_yaml(ROOT / "configs" / "mnist_pairs" / "soft_ordering.yaml")
@@ -38,8 +39,9 @@ def main() -> None:
     for t in (int(x) for x in args.tasks.split(",")):
         started = time.perf_counter()
         data = apply_overrides(base, [f"tasks.options.n_tasks={t}", f"train.steps={args.steps}",
-                                      f"train.eval_every={max(1, args.steps // 4)}", "train.threads=1"])
-        comp = compare(data, schemes, seeds, Path(args.out) / f"T{t}", args.data_dir, quiet=True)
+                                      f"train.eval_every={max(1, args.steps // 4)}"])
+        comp = compare(data, schemes, seeds, Path(args.out) / f"T{t}", args.data_dir, quiet=True, jobs=args.jobs,
+                       report=False)
         errs = {s: comp["schemes"][s]["mean_test_error"]["mean"] for s in schemes if s in comp["schemes"]}
         rows.append((t, errs, time.perf_counter() - started))
         print(f"T={t:>3}: " + "  ".join(f"{s} {100 * e:.2f}% (x{e / errs['parallel']:.3f})" for s, e in errs.items())
