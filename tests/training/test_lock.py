@@ -29,8 +29,8 @@ def test_second_writer_is_refused_with_the_pid(tmp_path: Path) -> None:
     with RunLock(tmp_path / "run"):
         with pytest.raises(RunLockedError, match=rf"'{tmp_path / 'run'}' is in use .*PID {os.getpid()}"):
             RunLock(tmp_path / "run").acquire()
-    with RunLock(tmp_path / "run"):  # released on exit
-        pass
+    with RunLock(tmp_path / "run"):  # released on exit, so a new writer gets it and records its PID
+        assert (tmp_path / "run" / LOCK_NAME).read_text().strip() == str(os.getpid())
 
 
 def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:

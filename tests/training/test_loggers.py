@@ -43,7 +43,7 @@ class _FakeWriter:
         self.scalars.append((tag, value, step))
 
     def flush(self) -> None:
-        pass
+        self.flushes = getattr(self, "flushes", 0) + 1
 
     def close(self) -> None:
         self.closed = True
