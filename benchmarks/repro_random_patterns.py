@@ -7,7 +7,8 @@ ordering fits n/2 (parallel with n samples per task is a single task with 2n sam
     python benchmarks/repro_random_patterns.py --kind relu   --ns 25,50,100,200,400,800 --seeds 0,1,2
     python benchmarks/repro_random_patterns.py --kind linear --ns 100,200,400,800,1600 --seeds 0,1,2
 
-Prints the training error (fraction of the 2n samples misfit) per scheme and n, mean over seeds.
+Prints the training error (fraction of the 2n samples misfit) per scheme and n, mean over seeds,
+and per seed (with the permuted runs' orders, which must differ between the two tasks, Eq. 4).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--ns", default="25,50,100,200,400,800")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--schemes", default="parallel,permuted")
     parser.add_argument("--out", default="runs/random_patterns")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -37,11 +39,12 @@ def main() -> None:
     ns = [int(n) for n in args.ns.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{args.kind}: train error (mean over seeds {seeds}); steps {args.steps or base['train']['steps']}")
-    print(f"{'n':>6} {'parallel':>10} {'permuted':>10}")
+    schemes = args.schemes.split(",")
+    print(f"{'n':>6} " + " ".join(f"{s:>10}" for s in schemes) + "   per seed")
     started = time.perf_counter()
     for n in ns:
-        row = []
-        for scheme in ("parallel", "permuted"):
+        row, per_seed = [], []
+        for scheme in schemes:
             errs = []
             for seed in seeds:
                 over = [f"scheme={scheme}", f"seed={seed}", f"tasks.options.n_samples={n}"]
@@ -50,8 +53,10 @@ def main() -> None:
                 s = sharewise.run(apply_overrides(base, over), Path(args.out) / args.kind / f"n{n}" / scheme / f"seed{seed}",
                                   overwrite=True, plots=False)
                 errs.append(sum(t["train_error"] for t in s["tasks"].values()) / len(s["tasks"]))
+                orders = s.get("structure", {}).get("permutations")
+                per_seed.append(f"{scheme}/{seed}={errs[-1]:.4f}" + (f" {orders}" if orders else ""))
             row.append(sum(errs) / len(errs))
-        print(f"{n:>6} {row[0]:>10.4f} {row[1]:>10.4f}", flush=True)
+        print(f"{n:>6} " + " ".join(f"{v:>10.4f}" for v in row) + "   " + "; ".join(per_seed), flush=True)
     print(f"wall time {time.perf_counter() - started:.0f} s")
 
 

@@ -23,13 +23,16 @@ class CoreSpec:
     dropout: float = 0.0
 
 
-def check_reorderable(bank: LayerBank, feature_shape: tuple[int, ...], depth: int, scheme: str) -> None:
+def check_reorderable(bank: LayerBank, feature_shape: tuple[int, ...], depth: int, scheme: str, *,
+                      identity: bool = False) -> None:
     """Raise ShapeError unless every layer can be applied at every depth.
 
     Soft and permuted ordering apply each layer at each depth, so a layer's output must be a
     valid input for every layer and all layers must agree on the output shape at each depth.
     The check runs the layers on a zero probe of two samples; it names the first layer that
-    breaks the rule and the shapes involved.
+    breaks the rule and the shapes involved. With ``identity`` (soft ordering's identity
+    candidate, Sec. 4.4) the layers' output must also equal their input at every depth, since
+    the identity passes its input through unchanged (a pooled conv core breaks this).
     """
     import torch
 
@@ -55,6 +58,13 @@ def check_reorderable(bank: LayerBank, feature_shape: tuple[int, ...], depth: in
                     f"scheme {scheme!r} mixes the outputs of all core layers at depth {k}, but they "
                     f"differ in shape: {', '.join(f'layer {j}: {list(s)}' for j, s in enumerate(shapes))}. "
                     f"Give every core layer the same output shape."
+                )
+            if identity and shapes[0] != tuple(probe.shape[1:]):
+                raise ShapeError(
+                    f"scheme {scheme!r} with identity: true mixes the identity candidate with the core "
+                    f"layers at every depth, but at depth {k} the identity gives {list(probe.shape[1:])} "
+                    f"while the core layers give {list(shapes[0])}. Use core layers that keep the shape "
+                    f"(for a conv core: model.core.pool=false) or set scheme_options.identity=false."
                 )
             if k == 0 and shapes[0] != tuple(feature_shape) and len(shapes[0]) == 1:
                 raise ShapeError(

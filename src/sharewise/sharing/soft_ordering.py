@@ -89,7 +89,7 @@ class SoftOrdering(SharingScheme):
 
 def _build(core: CoreSpec, n_tasks: int, scheme: str, **kwargs: Any) -> SoftOrdering:
     bank = core.make_bank(core.depth)
-    check_reorderable(bank, core.feature_shape, core.depth, scheme)
+    check_reorderable(bank, core.feature_shape, core.depth, scheme, identity=bool(kwargs.get("identity")))
     return SoftOrdering(bank, n_tasks, core.depth, core.dropout, **kwargs)
 
 
