@@ -70,6 +70,10 @@ def _selection_label(rule: str, has_val: bool) -> str:
     return "mean validation error" if rule == "val_error" else "summed validation loss"
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainResult,
               wall_time: float, loss_fn: Any) -> dict[str, Any]:
     test = evaluate(model, loss_fn, tasks, "test", cfg.train.eval_batch_size)
@@ -77,17 +81,20 @@ def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainRe
     val = evaluate(model, loss_fn, tasks, "val", cfg.train.eval_batch_size)
     per_task: dict[str, Any] = {}
     for task in tasks:
-        entry: dict[str, Any] = {"kind": task.kind, "test_loss": test[task.name]["loss"]}
-        if task.kind == "regression":
-            entry["test_rmse"] = test[task.name]["rmse"]
-            entry["train_rmse"] = train[task.name]["rmse"]
-        else:
-            entry["test_error"] = test[task.name]["error"]
-            entry["train_error"] = train[task.name]["error"]
-            if task.name in val:
-                entry["val_error"] = val[task.name]["error"]
+        entry: dict[str, Any] = {"kind": task.kind, "test_loss": test[task.name]["loss"],
+                                 "n_test": test[task.name]["n"]}
+        keys = ("rmse", "mae", "r2") if task.kind == "regression" else ("error", "auc")
+        for key in keys:
+            if test[task.name].get(key) is not None:
+                entry[f"test_{key}"] = test[task.name][key]
+        main = keys[0]
+        entry[f"train_{main}"] = train[task.name][main]
+        if task.name in val:
+            entry[f"val_{main}"] = val[task.name][main]
         per_task[task.name] = entry
     errors = [e["test_error"] for e in per_task.values() if "test_error" in e]
+    means = {f"mean_test_{key}": _mean([e[f"test_{key}"] for e in per_task.values() if f"test_{key}" in e])
+             for key in ("rmse", "mae", "r2", "auc")}
     return {
         "name": cfg.name,
         "scheme": cfg.scheme,
@@ -100,6 +107,7 @@ def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainRe
         "tasks": per_task,
         "mean_test_error": sum(errors) / len(errors) if errors else None,
         "mean_test_loss": sum(e["test_loss"] for e in per_task.values()) / len(per_task),
+        **{k: v for k, v in means.items() if v is not None},
         "structure": _named_structure(model.core.learned_structure(), [t.name for t in tasks]),
         "optimizer_groups": result.optimizer_groups,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sharewise.data.columns import encode_features, missing_mask
+from sharewise.data.table import WHITESPACE, RawTable, is_number, read_table
 from sharewise.errors import DataError
 
 # The paper's Fig. 5a order: Australian credit, Breast cancer, Ecoli, German credit, Heart disease,
@@ -80,17 +82,9 @@ def _resolve(data_dir: Path, spec: _Spec, name: str) -> Path:
     )
 
 
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _label_order(labels: list[str]) -> list[str]:
     uniq = sorted(set(labels))
-    if all(_is_float(u) for u in uniq):
+    if all(is_number(u) for u in uniq):
         uniq.sort(key=float)  # "10" after "9"
     return uniq
 
@@ -98,11 +92,13 @@ def _label_order(labels: list[str]) -> list[str]:
 def load_uci(name: str, data_dir: str | Path) -> UciTable:
     """Load one of :data:`UCI10_NAMES` from ``data_dir/uci10/`` (or ``data_dir`` itself).
 
-    Missing cells (``?``, in heart-cleveland and hepatitis) are replaced by the median of the
-    column's non-missing values over the whole file. Imputing from all rows (not only training rows)
-    is a small, deliberate simplification: the value is a label-free column statistic, it keeps the
-    table independent of any split, and the count of imputed cells is reported in ``notes``.
-    Labels are mapped to ``0..C-1`` in sorted order (numeric labels sorted as numbers).
+    Read by :func:`sharewise.data.table.read_table` (the one table path); this module only knows
+    each file's layout. Missing cells (``?``, in heart-cleveland and hepatitis) are replaced by the
+    median of the column's non-missing values over the whole file. Imputing from all rows (not only
+    training rows) is a small, deliberate simplification: the value is a label-free column
+    statistic, it keeps the table independent of any split, and the count of imputed cells is
+    reported in ``notes``. Labels are mapped to ``0..C-1`` in sorted order (numeric labels sorted
+    as numbers).
     """
     if name not in _SPECS:
         raise DataError(f"unknown UCI task {name!r}: expected one of {', '.join(UCI10_NAMES)}.")
@@ -111,73 +107,38 @@ def load_uci(name: str, data_dir: str | Path) -> UciTable:
     n_cols = spec.n_fields
     label_col = spec.label_col % n_cols
     feat_cols = [c for c in range(n_cols) if c != label_col and c not in spec.drop_cols]
-    rows: list[list[float]] = []
-    labels: list[str] = []
+    table = read_table(path, sep=spec.sep or WHITESPACE, header=False, n_fields=n_cols,
+                       what=f"for {name}", encoding="utf-8")
     header_skipped = False
-    text = path.read_text(encoding="utf-8", errors="replace")
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in line.split(spec.sep)] if spec.sep else line.split()
-        if spec.header and not rows and not header_skipped and len(fields) == n_cols:
-            if not all(_is_float(fields[c]) for c in feat_cols):
-                header_skipped = True
-                continue
-        if len(fields) != n_cols:
-            raise DataError(
-                f"{path}, line {lineno}: expected {n_cols} "
-                f"{'comma' if spec.sep else 'whitespace'}-separated fields for {name}, but found "
-                f"{len(fields)}: {line.strip()!r}. Fix or delete that line, or re-download the file."
-            )
-        row: list[float] = []
-        for c in feat_cols:
-            cell = fields[c]
-            if cell == _MISSING:
-                row.append(np.nan)
-                continue
-            try:
-                row.append(float(cell))
-            except ValueError:
-                raise DataError(
-                    f"{path}, line {lineno}, field {c + 1}: expected a number (or '?' for missing), "
-                    f"but found {cell!r} in {line.strip()!r}. Fix that value or re-download the file."
-                ) from None
-        label = fields[label_col]
-        if label in ("", _MISSING):
-            raise DataError(
-                f"{path}, line {lineno}: the class label (field {label_col + 1}) is missing "
-                f"({label!r}) in {line.strip()!r}; rows without a label cannot be used, delete it."
-            )
-        rows.append(row)
-        labels.append(label)
-    if not rows:
+    if spec.header and not all(is_number(table.cells[0, c]) for c in feat_cols):
+        table = RawTable(table.path, table.columns, table.cells[1:], table.lines[1:], table.notes)
+        header_skipped = True
+    if not len(table.cells):
         raise DataError(f"{path}: expected rows of {name} data, but the file has none; re-download it.")
-
-    x = np.asarray(rows, dtype=np.float64)  # [N, F]
-    missing = np.isnan(x)
-    n_missing = int(missing.sum())
+    labels = table.cells[:, label_col]
+    unlabelled = np.flatnonzero(np.isin(labels, ["", _MISSING]))
+    if len(unlabelled):
+        r = int(unlabelled[0])
+        raise DataError(
+            f"{table.where(r)}: the class label (field {label_col + 1}) is missing ({str(labels[r])!r}) in "
+            f"{','.join(table.cells[r])!r}; rows without a label cannot be used, delete it."
+        )
+    n_missing = int(missing_mask(table.cells[:, feat_cols], [_MISSING]).sum())
+    x, _, _ = encode_features(table, [table.columns[c] for c in feat_cols], missing=[_MISSING], strict=True)
     notes = [f"{name}: {x.shape[0]} rows x {x.shape[1]} features from {path.name}"]
     if spec.drop_cols:
         notes.append(f"dropped non-feature column(s) {[c + 1 for c in spec.drop_cols]} (ids/names)")
     if header_skipped:
         notes.append("skipped 1 header line")
     if n_missing:
-        cols = np.flatnonzero(missing.any(axis=0))
-        for c in cols:
-            observed = x[~missing[:, c], c]
-            if observed.size == 0:
-                raise DataError(
-                    f"{path}: feature column {feat_cols[c] + 1} of {name} has no values at all "
-                    "(every cell is '?'), so it cannot be imputed; check the file."
-                )
-            x[missing[:, c], c] = np.median(observed)
+        n_cols_missing = int(missing_mask(table.cells[:, feat_cols], [_MISSING]).any(axis=0).sum())
         notes.append(
-            f"imputed {n_missing} missing ('?') cells in {len(cols)} column(s) with the column "
+            f"imputed {n_missing} missing ('?') cells in {n_cols_missing} column(s) with the column "
             "median of the non-missing values"
         )
-    class_names = _label_order(labels)
+    class_names = _label_order(labels.tolist())
     index = {c: i for i, c in enumerate(class_names)}
-    y = np.array([index[lab] for lab in labels], dtype=np.int64)
+    y = np.array([index[lab] for lab in labels.tolist()], dtype=np.int64)
     notes.append(f"labels {class_names} -> 0..{len(class_names) - 1}; features unscaled")
     return UciTable(
         name=name,

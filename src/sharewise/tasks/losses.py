@@ -7,6 +7,10 @@ one fused op per kind (at most three), whatever the number of tasks:
 - multiclass: softmax cross-entropy over the task's own classes (padding logits masked to -inf);
 - binary: sigmoid cross-entropy on logit 0 (the paper's sigmoid heads);
 - regression: mean squared error over the task's own target columns (RMSE reported).
+
+Missing labels (class ``-1``, regression ``NaN``; see :class:`~sharewise.tasks.spec.TaskData`)
+are masked: a task's loss is the mean over its *labelled* rows of the batch only (0 when the batch
+has none), and they count as no error.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sharewise.tasks.spec import TaskData
+from sharewise.tasks.spec import MISSING_LABEL, TaskData
 
 
 class MultiTaskLoss(nn.Module):
@@ -70,22 +74,28 @@ class MultiTaskLoss(nn.Module):
             tgt = targets.index_select(0, pos)  # [G, B, Y]
             if kind == "multiclass":
                 logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1)  # [G, B, O]
-                labels = tgt[..., 0].long()  # [G, B]
+                labels = tgt[..., 0].long()  # [G, B], -1 where missing
+                valid = labels >= 0  # [G, B]
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                     reduction="none").view(len(pos), batch)
-                loss = loss.index_copy(0, pos, ce.mean(1))
-                errors = errors.index_copy(0, pos, (logits.argmax(-1) != labels).sum(1).to(loss.dtype))
+                                     ignore_index=MISSING_LABEL, reduction="none").view(len(pos), batch)
+                loss = loss.index_copy(0, pos, ce.sum(1) / valid.sum(1).clamp(min=1))
+                wrong = (logits.argmax(-1) != labels) & valid
+                errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
             elif kind == "binary":
-                logit, label = out[..., 0], tgt[..., 0]  # [G, B]
-                bce = F.binary_cross_entropy_with_logits(logit, label, reduction="none")
-                loss = loss.index_copy(0, pos, bce.mean(1))
-                errors = errors.index_copy(0, pos, ((logit > 0).to(label.dtype) != label).sum(1).to(loss.dtype))
+                logit, label = out[..., 0], tgt[..., 0]  # [G, B], label -1 where missing
+                valid = label >= 0
+                label = label.clamp(min=0)
+                bce = F.binary_cross_entropy_with_logits(logit, label, reduction="none") * valid
+                loss = loss.index_copy(0, pos, bce.sum(1) / valid.sum(1).clamp(min=1))
+                wrong = ((logit > 0).to(label.dtype) != label) & valid
+                errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
             else:
                 mask = self.regression_mask.index_select(0, ids).unsqueeze(1)  # [G, 1, O]
                 width = tgt.shape[-1]
-                diff = (out[..., :width] - tgt) * mask[..., :width]  # [G, B, Y]
+                valid = ~torch.isnan(tgt) & (mask[..., :width] > 0)  # [G, B, Y], NaN = missing
+                diff = (out[..., :width] - torch.where(valid, tgt, 0.0)) * valid  # [G, B, Y]
                 n_cols = mask.sum(-1)  # [G, 1]
-                sq = diff.pow(2).sum(-1) / n_cols  # [G, B]
-                loss = loss.index_copy(0, pos, sq.mean(1))
-                errors = errors.index_copy(0, pos, sq.sum(1).detach())
+                sq = diff.pow(2)
+                loss = loss.index_copy(0, pos, sq.sum((1, 2)) / valid.sum((1, 2)).clamp(min=1))
+                errors = errors.index_copy(0, pos, (sq.sum(-1) / n_cols).sum(1).detach())
         return loss, errors.detach()

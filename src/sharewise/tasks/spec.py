@@ -12,6 +12,7 @@ from sharewise.errors import DataError
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "regression")
+MISSING_LABEL = -1  # class index that marks "no label for this task on this row"
 
 
 @dataclass
@@ -21,6 +22,15 @@ class TaskData:
     ``x_*``: float32 ``[N, *input_shape]``. ``y_*``: int64 ``[N]`` class indices for classification,
     float32 ``[N, n_outputs]`` for regression. ``n_outputs`` is the number of classes for
     multiclass, 1 for binary (one sigmoid logit), the target dimension for regression.
+
+    Missing labels (a multi-label table where a row has no label for this task): class index
+    :data:`MISSING_LABEL` (``-1``) for classification, ``NaN`` for regression. Such rows are left
+    out of this task's loss and metrics and nothing else (the row still trains the other tasks).
+    Every split must keep at least one labelled row in ``train`` and ``test``.
+
+    ``target_mean``/``target_std`` (float32 ``[n_outputs]``, regression only): set when ``y_*`` are
+    standardised (:func:`sharewise.tasks.scaling.standardise_targets`); losses train on that
+    scale and metrics are reported in original units, ``y * target_std + target_mean``.
     """
 
     name: str
@@ -33,6 +43,8 @@ class TaskData:
     x_test: Tensor
     y_test: Tensor
     notes: dict[str, Any] = field(default_factory=dict)
+    target_mean: Tensor | None = None
+    target_std: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TASK_KINDS:
@@ -50,11 +62,23 @@ class TaskData:
         if self.kind != "regression":
             ys = torch.cat([self.y_train, self.y_val, self.y_test])
             n_classes = 2 if self.kind == "binary" else self.n_outputs
-            if ys.numel() and (int(ys.min()) < 0 or int(ys.max()) >= n_classes):
+            if ys.numel() and (int(ys.min()) < MISSING_LABEL or int(ys.max()) >= n_classes):
                 raise DataError(
-                    f"task {self.name!r}: labels must lie in 0..{n_classes - 1} for a {self.kind} task, "
-                    f"but got labels from {int(ys.min())} to {int(ys.max())}"
+                    f"task {self.name!r}: labels must lie in 0..{n_classes - 1} for a {self.kind} task "
+                    f"({MISSING_LABEL} marks a missing label), but got labels from {int(ys.min())} to "
+                    f"{int(ys.max())}"
                 )
+        for split in ("train", "test"):
+            if self.x_train.shape[0] and not bool(self.labelled(split).any()):
+                raise DataError(f"task {self.name!r}: every label in the {split} split is missing; a task "
+                                "needs labelled rows to train on and to be tested on")
+
+    def labelled(self, split: str) -> Tensor:
+        """bool ``[N]``: the rows of ``split`` that carry this task's label."""
+        y = getattr(self, f"y_{split}")
+        if self.kind == "regression":
+            return ~torch.isnan(y).all(dim=1)
+        return y != MISSING_LABEL
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -68,6 +92,12 @@ class TaskData:
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
+    def _label_counts(self) -> dict[str, int]:
+        """Labelled rows per split, only when some label is missing."""
+        counts = {f"n_{s}_labelled": int(self.labelled(s).sum()) for s in ("train", "val", "test")}
+        full = all(counts[f"n_{s}_labelled"] == getattr(self, f"x_{s}").shape[0] for s in ("train", "val", "test"))
+        return {} if full else counts
+
     def summary(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -76,5 +106,8 @@ class TaskData:
             "n_train": int(self.x_train.shape[0]),
             "n_val": int(self.x_val.shape[0]),
             "n_test": int(self.x_test.shape[0]),
+            **self._label_counts(),
+            **({"target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist()}
+               if self.target_std is not None else {}),
             **({"notes": self.notes} if self.notes else {}),
         }

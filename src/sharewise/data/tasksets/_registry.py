@@ -32,7 +32,7 @@ def _load() -> None:
     from sharewise.data.tasksets import csv_folder, demo, mnist_pairs, random_patterns, uci10  # noqa: F401
     from sharewise.data.tasksets import latent_clusters, mnist_variants, omniglot_alphabets  # noqa: F401
     from sharewise.data.tasksets import synthetic_relatedness  # noqa: F401
-    from sharewise.data.tasksets import mnist_multitask  # noqa: F401
+    from sharewise.data.tasksets import mnist_multitask, table  # noqa: F401
 
 
 def available_tasksets() -> list[str]:

@@ -2,7 +2,10 @@
 
 Each file becomes a task named after the file; the task kind (binary / multiclass / regression)
 is declared in ``kinds`` or inferred (the inference and its reason are recorded in the task's
-notes and printed in the run summary). Scaling and splitting as for UCI-10.
+notes and printed in the run summary). Scaling and splitting as for UCI-10; regression targets
+are standardised on the training split unless ``standardise_targets`` is false (metrics stay in
+original units). Each file gets its own split: for tasks that share rows, use the ``table`` task
+set (one file, one target column per task, one split).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from sharewise.tasks.spec import TaskData
 @register_taskset("csv_folder")
 def build_csv_folder(*, data_dir: str | None = None, seed: int = 0, folder: str = "", target: str = "target",
                      kinds: dict | None = None, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                     split_seed: int = 0) -> list[TaskData]:
+                     split_seed: int = 0, standardise_targets: bool = True, missing: list | None = None,
+                     sep: str | None = None, encoding: str = "utf-8-sig", drop: list | None = None) -> list[TaskData]:
     """``folder`` is relative to ``data_dir`` when that is given and ``folder`` is relative."""
     from pathlib import Path
 
@@ -27,7 +31,11 @@ def build_csv_folder(*, data_dir: str | None = None, seed: int = 0, folder: str 
     if not folder or not path.is_dir():
         raise DataError(f"tasks.options.folder: {str(path)!r} is not a folder; set it to a folder "
                         f"holding one CSV file per task (with a header row and a {target!r} column)")
-    tables = load_csv_folder(path, target, kinds)
+    from sharewise.data.columns import MISSING_TOKENS
+    from sharewise.tasks.scaling import standardise_targets as standardise
+
+    tables = load_csv_folder(path, target, kinds, missing=tuple(missing or MISSING_TOKENS), sep=sep,
+                             encoding=encoding, drop=tuple(drop or ()))
     tasks = []
     for offset, (name, table) in enumerate(sorted(tables.items())):
         kind = table.kind
@@ -37,5 +45,6 @@ def build_csv_folder(*, data_dir: str | None = None, seed: int = 0, folder: str 
         splits = three_way_split(table.y if kind != "regression" else table.y.reshape(len(table.y), -1)[:, 0],
                                  val_fraction, test_fraction, split_seed + offset, stratify=kind != "regression")
         notes = {"source": str(table.source), "kind_inferred": table.kind_inferred, "preprocessing": table.notes}
-        tasks.append(make_task(name, kind, n_out, table.x, table.y, splits, notes=notes))  # type: ignore[arg-type]
+        task = make_task(name, kind, n_out, table.x, table.y, splits, notes=notes)  # type: ignore[arg-type]
+        tasks.append(standardise(task) if standardise_targets else task)
     return tasks
