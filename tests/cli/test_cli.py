@@ -25,7 +25,8 @@ def write_config(path: Path, **extra: object) -> Path:
 def test_run_writes_config_metrics_summary_and_plots(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "t.yaml")
     out = tmp_path / "run"
-    assert main(["run", str(cfg), "--scheme", "soft_ordering", "--seed", "3", "--out", str(out), *TINY]) == 0
+    assert main(["run", str(cfg), "--scheme", "soft_ordering", "--seed", "3", "--out", str(out), "--plots",
+                 *TINY]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scheme"] == "soft_ordering" and summary["seed"] == 3 and summary["steps"] == 30
     assert summary["wall_time_s"] > 0
@@ -48,6 +49,16 @@ def test_run_writes_config_metrics_summary_and_plots(tmp_path: Path) -> None:
     assert set(lines[-1]["test"]) == {"iris", "wine", "friedman1"}
     for png in ("curves.png", "soft_order.png", "layer_usage.png"):
         assert (out / "plots" / png).stat().st_size > 1000
+    assert not (out / "report.html").exists()  # the report only with --report
+
+
+def test_plots_and_report_only_when_asked(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "t.yaml")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "bare"), *TINY]) == 0
+    assert (tmp_path / "bare" / "summary.json").exists()
+    assert not (tmp_path / "bare" / "plots").exists() and not (tmp_path / "bare" / "report.html").exists()
+    assert main(["run", str(cfg), "--out", str(tmp_path / "full"), "--report", *TINY]) == 0
+    assert (tmp_path / "full" / "report.html").stat().st_size > 1000 and (tmp_path / "full" / "report.md").exists()
 
 
 def test_same_seed_same_result(tmp_path: Path) -> None:
@@ -159,3 +170,27 @@ def test_demo_trains_every_scheme_and_writes_the_comparison(tmp_path: Path, caps
     assert list(comp["schemes"]) == ["single_task", "parallel", "permuted", "soft_ordering", "soft_ordering_uniform"]
     assert "| soft_ordering_uniform | 1 |" in printed  # the table is printed
     assert (out / "report.html").exists() and (out / "curves.png").exists()
+
+
+def test_summary_reuses_the_best_states_evaluation_exactly(tmp_path: Path) -> None:
+    """The summary takes val/test metrics from the evaluation that selected the best state; they
+    must equal a fresh evaluation of best.pt (so skipping the second evaluation changes nothing)."""
+    import torch
+
+    from sharewise.runner import prepare
+    from sharewise.tasks.losses import MultiTaskLoss
+    from sharewise.training.evaluate import evaluate
+
+    cfg = write_config(tmp_path / "t.yaml")
+    out = tmp_path / "run"
+    assert main(["run", str(cfg), "--out", str(out), *TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    _, tasks, model = prepare(yaml.safe_load((out / "config.yaml").read_text()), None)
+    model.load_state_dict(torch.load(out / "best.pt", weights_only=True)["model"])
+    loss_fn = MultiTaskLoss(tasks)
+    test, val = evaluate(model, loss_fn, tasks, "test"), evaluate(model, loss_fn, tasks, "val")
+    for name, entry in summary["tasks"].items():
+        assert entry["test_loss"] == pytest.approx(test[name]["loss"], rel=1e-6, abs=1e-7)
+        if "val_error" in entry:
+            assert entry["val_error"] == pytest.approx(val[name]["error"], abs=1e-9)
+            assert entry["test_error"] == pytest.approx(test[name]["error"], abs=1e-9)

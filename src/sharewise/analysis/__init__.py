@@ -1,36 +1,45 @@
-"""Pure analysis functions: RSA task affinity, branched-tree search, Delta_m, task embeddings."""
+"""Pure analysis functions: RSA task affinity, branched-tree search, Delta_m, task embeddings.
 
-from sharewise.analysis.delta_m import delta_m, delta_m_per_task
-from sharewise.analysis.embeddings import (
-    cosine_similarity_matrix,
-    identical_embedding_clusters,
-    task_embeddings,
-)
-from sharewise.analysis.rsa import rdm_stack, representation_dissimilarity, task_affinity
-from sharewise.analysis.tree_search import beam_search, enumerate_trees, exhaustive_search
-from sharewise.analysis.trees import (
-    tree_cost,
-    tree_from_dict,
-    tree_params,
-    tree_to_dict,
-    validate_tree,
-)
+The names below are loaded on first use (PEP 562 ``__getattr__``): ``rsa`` needs SciPy and
+``tree_search`` scikit-learn, about a second of imports together, and every run imports this
+package (through the branched scheme's tree helpers) whether or not it analyses anything.
+"""
 
-__all__ = [
-    "beam_search",
-    "cosine_similarity_matrix",
-    "delta_m",
-    "delta_m_per_task",
-    "enumerate_trees",
-    "exhaustive_search",
-    "identical_embedding_clusters",
-    "rdm_stack",
-    "representation_dissimilarity",
-    "task_affinity",
-    "task_embeddings",
-    "tree_cost",
-    "tree_from_dict",
-    "tree_params",
-    "tree_to_dict",
-    "validate_tree",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "delta_m": "delta_m",
+    "delta_m_per_task": "delta_m",
+    "cosine_similarity_matrix": "embeddings",
+    "identical_embedding_clusters": "embeddings",
+    "task_embeddings": "embeddings",
+    "rdm_stack": "rsa",
+    "representation_dissimilarity": "rsa",
+    "task_affinity": "rsa",
+    "beam_search": "tree_search",
+    "enumerate_trees": "tree_search",
+    "exhaustive_search": "tree_search",
+    "tree_cost": "trees",
+    "tree_from_dict": "trees",
+    "tree_params": "trees",
+    "tree_to_dict": "trees",
+    "validate_tree": "trees",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

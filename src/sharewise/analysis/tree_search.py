@@ -17,7 +17,6 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import SpectralClustering
 
 from sharewise.analysis._partitions import (
     Partition,
@@ -177,6 +176,8 @@ def _spectral_coarsenings(
             affinity[a, b] = 1.0 - cross.max()
     affinity = np.clip(affinity, 0.0, None) + 1e-6
     np.fill_diagonal(affinity, 1.0)
+    from sklearn.cluster import SpectralClustering  # ~0.7 s to import; only the beam search needs it
+
     for m in range(2, k):
         model = SpectralClustering(
             n_clusters=m, affinity="precomputed", random_state=seed, assign_labels="cluster_qr"

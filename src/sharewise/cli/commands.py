@@ -45,8 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
     from sharewise.runner import resume, run
 
-    flags = dict(plots=not args.no_plots, progress=True, report=not args.no_report, tensorboard=args.tensorboard,
-                 dist=ctx)
+    flags = dict(plots=args.plots and not args.no_plots, progress=True, report=args.report and not args.no_report,
+                 tensorboard=args.tensorboard, dist=ctx)
     if args.resume is not None:
         given = [name for name, value in (("a config file", args.config), ("--scheme", args.scheme),
                                           ("--seed", args.seed), ("--out", args.out), ("--steps", args.steps),

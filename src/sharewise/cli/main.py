@@ -22,7 +22,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_reporting(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
+    # Plots and the report cost more than a short run's training (matplotlib), so a run writes
+    # them only when asked; `sharewise report DIR` writes them for a finished run at any time.
+    p.add_argument("--plots", action="store_true", help="write plots/*.png (learning curves, learned structure)")
+    p.add_argument("--report", action="store_true", help="write report.html / report.md (with their figures)")
+    # The defaults since plots and the report became opt-in; still accepted so scripts keep working.
+    p.add_argument("--no-plots", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--no-report", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--tensorboard", action="store_true",
                    help="also log metrics for TensorBoard (needs the tensorboard package)")
 
@@ -39,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", default=None, help="run directory (default: runs/<name>/<scheme>/seed<N>)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished or stopped run in --out")
-    p.add_argument("--no-plots", action="store_true")
     _add_reporting(p)
     _add_common(p)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from sharewise.data._omniglot_source import PARTS, AlphabetIndex, find_sources
 from sharewise.errors import DataError
@@ -68,6 +67,8 @@ class OmniglotData:
 
 
 def _decode(blob: bytes, where: str, image_size: int | None) -> np.ndarray:
+    from PIL import Image  # imported here: every run imports this module, few read Omniglot
+
     try:
         img = Image.open(io.BytesIO(blob)).convert("L")  # 1-bit -> 0/255 grey
     except Exception as exc:  # PIL raises several types for bad data
