@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from sharewise.components.conv import ConvPoolLayer
 from sharewise.components.layer_bank import DenseLayerBank, LayerBank, ModuleLayerBank
+from sharewise.components.usage import ParameterUse
 from sharewise.components.task_modules import ChannelPad, Identity, StackedDense
 from sharewise.config.schema import RunConfig
 from sharewise.errors import ConfigError
@@ -31,6 +32,9 @@ class FeatureHeads(nn.Module):
     def __init__(self, heads: StackedDense, pool: bool) -> None:
         super().__init__()
         self.heads, self.pool = heads, pool
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        return self.heads.parameter_users(tasks)
 
     def forward(self, h: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         if self.pool:

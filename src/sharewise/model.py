@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from sharewise.sharing.base import SharingScheme
+from sharewise.components.usage import ParameterUse, used_by_all
+from sharewise.sharing.base import SharingScheme, task_list
 
 
 class MultiTaskModel(nn.Module):
@@ -27,6 +28,20 @@ class MultiTaskModel(nn.Module):
 
     def architecture_parameters(self) -> list[nn.Parameter]:
         return self.core.architecture_parameters()
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Which stacked tasks used which parameter blocks in the latest forward pass: encoders
+        and heads are task-owned (unless shared; encoders are used by all tasks under a scheme that
+        ``mixes_tasks``), the core says for itself (see
+        ``SharingScheme.parameter_users``); a part that declares nothing is used by all."""
+        n = len(task_list(tasks, self.core.n_tasks))
+        uses: list[ParameterUse] = []
+        for part in (self.encoders, self.core, self.heads):
+            declare = getattr(part, "parameter_users", None)
+            if part is self.encoders and self.core.mixes_tasks:
+                declare = None  # every task's output depends on every encoder
+            uses += declare(tasks) if declare is not None else used_by_all(part.parameters(), n)
+        return uses
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.architecture_parameters()}

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from sharewise.components.layer_bank import LayerBank, activation_fn
 from sharewise.errors import ConfigError
+from sharewise.components.usage import ParameterUse
 
 
 class _SelectByLoop(LayerBank):
@@ -48,6 +49,9 @@ class MLPBank(_SelectByLoop):
             self.weights.append(nn.Parameter(torch.empty(n_components, a, b).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.zeros(n_components, b)))
         self._act, self._out_act = activation_fn(activation), activation_fn(out_activation)
+
+    def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
+        return [ParameterUse(p, layer_users, 0) for p in [*self.weights, *self.biases]]
 
     def _act_at(self, i: int) -> object:
         return self._out_act if i == len(self.weights) - 1 else self._act
@@ -88,6 +92,10 @@ class ConvBank(_SelectByLoop):
         self.weight = nn.Parameter(torch.empty(shape).uniform_(-bound, bound))  # [C*o, i, k, k]
         self.bias = nn.Parameter(torch.empty(n_components * out_channels).uniform_(-bound, bound))
         self._act = activation_fn(activation)
+
+    def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
+        rows = layer_users.repeat_interleave(self.out_channels, dim=1)  # [T', C*o]: component c owns o filters
+        return [ParameterUse(self.weight, rows, 0), ParameterUse(self.bias, rows, 0)]
 
     def _conv(self, x: Tensor, w: Tensor, b: Tensor) -> Tensor:
         if self.impl == "conv":

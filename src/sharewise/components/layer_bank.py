@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from sharewise.components.usage import ParameterUse
+
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "relu": torch.relu,
     "linear": lambda x: x,
@@ -51,6 +53,10 @@ class LayerBank(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
         """x [T, B, *f] -> [T, B, *f']; task t uses layer ``layer_of_task[t]``."""
+
+    @abc.abstractmethod
+    def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
+        """``layer_users [T', L]`` (bool: stacked task i uses layer j) -> the parameter blocks it means."""
 
 
 class DenseLayerBank(LayerBank):
@@ -102,6 +108,9 @@ class DenseLayerBank(LayerBank):
         b = self.bias.index_select(0, idx).unsqueeze(1)  # [T, 1, out]
         return self._act(torch.baddbmm(b, x, w))  # [T, B, out]
 
+    def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
+        return [ParameterUse(self.weight, layer_users, 1), ParameterUse(self.bias, layer_users, 0)]
+
     def extra_repr(self) -> str:
         return f"n_layers={self.n_layers}, {self.in_width}->{self.width}, activation={self.activation_name}"
 
@@ -119,6 +128,10 @@ class ModuleLayerBank(LayerBank):
 
     def forward_all(self, x: Tensor) -> Tensor:
         return torch.stack([layer(x) for layer in self.layers])
+
+    def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
+        return [ParameterUse(p, layer_users[:, j:j + 1]) for j, layer in enumerate(self.layers)
+                for p in layer.parameters() if p.requires_grad]
 
     def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
         t, b = x.shape[:2]

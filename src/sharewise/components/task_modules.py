@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sharewise.components.layer_bank import activation_fn
+from sharewise.components.usage import ParameterUse, task_rows, used_by_all
 
 
 class StackedDense(nn.Module):
@@ -57,6 +58,13 @@ class StackedDense(nn.Module):
         if idx is None or idx.device != self.weight.device:
             idx = self._index_cache[key] = torch.tensor(key, device=self.weight.device)
         return self.weight.index_select(0, idx), self.bias.index_select(0, idx)
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Task t uses row t of the stacked weights (all of one shared map)."""
+        ids = list(range(len(self.in_dims))) if tasks is None else [int(t) for t in tasks]
+        if self.shared or not isinstance(self.weight, nn.Parameter):
+            return used_by_all(self.parameters(), len(ids))
+        return [task_rows(self.weight, ids), task_rows(self.bias, ids)]
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         """x [T', B, *in] (flattened to in_max) -> [T', B, out]."""

@@ -80,6 +80,18 @@ class TrainConfig:
     select_by: str = _opt("val_loss", ("val_loss", "val_error", "last"),
                           doc="which evaluated state is kept as the result: lowest summed validation loss "
                               "(the paper's), lowest mean validation error, or the last one")
+    weighting: str = _opt("equal", ("equal", "uncertainty", "dwa", "gradnorm"),
+                          doc="task loss weighting: equal (summed losses), uncertainty (Kendall et al. 2018), "
+                              "dwa (Liu et al. 2019), gradnorm (Chen et al. 2018); see training/weighting.py")
+    weighting_options: dict = _opt({}, doc="keyword options of the weighting (dwa: temperature, window; "
+                                           "gradnorm: alpha)")
+    weighting_lr: float | None = _opt(None, minimum=0.0,
+                                      doc="learning rate of the weighting's own parameters (default: train.lr)")
+    aggregator: str | None = _opt(None, doc="TorchJD gradient aggregator by name (upgrad, mgda, pcgrad, cagrad, "
+                                            "imtlg, mean, ...; needs sharewise[jd]); null: sum the losses")
+    aggregator_options: dict = _opt({}, doc="keyword arguments of the aggregator (e.g. cagrad: {c: 0.5})")
+    structure_aware: bool = _opt(False, doc="aggregate each parameter block over only the tasks that use it "
+                                            "this step (branches, single-task copies, allocated components)")
     checkpoint_every: int = _opt(500, minimum=0,
                                  doc="write checkpoint.pt every N steps for exact resume (0: only at the "
                                      "end and on SIGINT/SIGTERM)")

@@ -102,6 +102,23 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     else:
         check_options(taskset_builder(cfg.tasks.builder), cfg.tasks.options, "tasks.options.", problems,
                       skip=("data_dir", "seed"))
+    if cfg.train.structure_aware and cfg.train.aggregator is None:
+        problems.append("train.structure_aware: needs a gradient aggregator (train.aggregator, e.g. upgrad); "
+                        "without one every block's per-task gradients are summed, which is the default")
+    if cfg.train.aggregator is not None:
+        from sharewise.training.aggregation import build_aggregator
+
+        try:
+            build_aggregator(cfg.train.aggregator, cfg.train.aggregator_options)
+        except ConfigError as err:
+            problems.append(str(err))
+    if cfg.train.weighting_options:
+        from sharewise.training.weighting import build_weighting
+
+        try:
+            build_weighting(cfg.train.weighting, [], cfg.train.weighting_options)
+        except ConfigError as err:
+            problems.append(str(err))
     if not 0.0 <= cfg.model.core.dropout < 1.0:
         problems.append(f"model.core.dropout: expected a drop probability in [0, 1), got {cfg.model.core.dropout}")
     if problems:

@@ -7,7 +7,9 @@ tasks stacked), the paper's alternating step (one task at a time) and evaluation
 
 Everything a scheme needs per step goes through a method here: schedules (``on_train_step``),
 extra loss terms (``regularizer``), per-step numbers to log (``step_metrics``), architecture
-parameters in their own optimiser group (``architecture_parameters``), and what it learned
+parameters in their own optimiser group (``architecture_parameters``), which tasks used which
+parameter blocks in the latest forward pass (``parameter_users``, read by structure-aware
+gradient aggregation, see ``sharewise.training.aggregation``), and what it learned
 (``learned_structure``, JSON-serialisable, written into ``summary.json``).
 """
 
@@ -19,9 +21,15 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from sharewise.components.usage import ParameterUse, used_by_all
+
 
 class SharingScheme(nn.Module, abc.ABC):
     """Base class for sharing schemes (see module docstring for the contract)."""
+
+    #: True if a task's output depends on other tasks' features (cross-stitch, NDDR), so that
+    #: every task also uses the other tasks' encoders (``MultiTaskModel.parameter_users``).
+    mixes_tasks: bool = False
 
     def __init__(self, n_tasks: int) -> None:
         super().__init__()
@@ -45,6 +53,13 @@ class SharingScheme(nn.Module, abc.ABC):
     def step_metrics(self) -> dict[str, float]:
         """Numbers to log with each evaluation (temperature, penalty, ...)."""
         return {}
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Which of the stacked ``tasks`` used which blocks of which parameters in the latest
+        forward pass over them. Default: every parameter is used by every task (hard sharing,
+        soft ordering, cross-stitch: each task's output depends on all of them). Schemes whose
+        tasks use subsets (copies, groups, allocated components) declare it."""
+        return used_by_all(self.parameters(), len(task_list(tasks, self.n_tasks)))
 
     def learned_structure(self) -> dict[str, Any]:
         """What the scheme learned or fixed, as plain JSON data (soft orders, permutations...)."""

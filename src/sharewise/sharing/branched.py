@@ -28,6 +28,7 @@ from torch import Tensor
 from sharewise.components.dropout import packed_dropout
 from sharewise.analysis.trees import normalise_tree
 from sharewise.components.layer_bank import LayerBank
+from sharewise.components.usage import ParameterUse
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
@@ -51,6 +52,7 @@ class Branched(SharingScheme):
         super().__init__(n_tasks)
         self.bank, self.tree, self.dropout = bank, [tuple(p) for p in tree], dropout
         self.depth = len(tree)
+        self._users_cache: dict[tuple[int, ...], Tensor] = {}
         self.task_names = list(task_names) if task_names is not None else None
         self.layer_of: list[list[int]] = []  # [d][group] -> layer index in the bank
         self.group_of: list[list[int]] = []  # [d][task] -> group index at depth d
@@ -92,6 +94,18 @@ class Branched(SharingScheme):
             for i, r in enumerate(rows):
                 out[r] = h[0] if h.shape[0] == 1 else h[i]
         return torch.stack(out)  # type: ignore[arg-type]  # [T', B, *f']
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Task t uses, at every depth d, the copy of f_d owned by its group there."""
+        ids = tuple(task_list(tasks, self.n_tasks))
+        users = self._users_cache.get(ids)
+        if users is None:
+            users = torch.zeros(len(ids), self.bank.n_layers, dtype=torch.bool)  # [T', L]
+            for d in range(self.depth):
+                for i, t in enumerate(ids):
+                    users[i, self.layer_of[d][self.group_of[d][t]]] = True
+            self._users_cache[ids] = users
+        return self.bank.layer_uses(users)
 
     def learned_structure(self) -> dict[str, Any]:
         named = self.task_names

@@ -42,6 +42,8 @@ def all_columns_input(x: Tensor, tasks: Sequence[int] | None, n_tasks: int) -> T
 class CrossStitch(SharingScheme):
     """Task t's column is layers ``t*D .. t*D+D-1`` of the bank; ``alpha`` is ``[D, T, T]``."""
 
+    mixes_tasks = True  # task i mixes every task's features
+
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
                  alpha_self: float = 0.9, arch_lr_multiplier: float = 10.0) -> None:
         super().__init__(n_tasks)

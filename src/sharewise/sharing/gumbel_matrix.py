@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.modular import ModularLayer, ModularNetwork
 from sharewise.components.modular_sets import build_modular_network
+from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
 from sharewise.sharing._gumbel import (
     TemperatureSchedule,
@@ -86,9 +87,23 @@ class _ModularScheme(SharingScheme):
             raise ConfigError(f"expected {len(ids)} stacked tasks (tasks={ids}), but got x of shape {list(x.shape)}")
         self._last_tasks = ids
         z = self.allocation(ids)
+        self._last_allocation = [a.detach() for a in z]
         y = self.network(x, z, execution=self.execution, task_chunk=self.task_chunk,
                          inactive_no_grad=self.inactive_no_grad)
         return packed_dropout(y, self.dropout, self.training)
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Task t uses component c of layer l iff z[t, c] = 1 in the latest forward pass (its
+        mixing weight is 0 otherwise, so it sends no gradient to the component: Sec. III-B's
+        straight-through sample is exactly binary); stem and post layers are used by all;
+        allocation logits are task-owned (row t)."""
+        ids = task_list(tasks, self.n_tasks)
+        z = getattr(self, "_last_allocation", None)
+        if z is None or z[0].shape[0] != len(ids):
+            raise RuntimeError(f"parameter_users({ids}) needs a forward pass over these tasks first")
+        declared = [u for layer, a in zip(self.network.layers, z) for u in layer.bank.layer_uses(a.cpu() > 0)]
+        declared += [task_rows(p, ids) for p in self.architecture_parameters()]
+        return with_rest_used_by_all(self, declared, len(ids))
 
     def _structure(self, alloc: list[Tensor]) -> dict[str, Any]:
         per_task = {str(t): [a[t].int().tolist() for a in alloc] for t in range(self.n_tasks)}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
+from sharewise.components.usage import ParameterUse
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec
@@ -49,6 +51,12 @@ class SingleTask(SharingScheme):
             y = self.bank.forward_selected(y, [t * self.depth + k for t in ids])
             y = packed_dropout(y, self.dropout, self.training)
         return y
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Task t uses only its own copy: layers t*D .. t*D+D-1."""
+        ids = torch.tensor(task_list(tasks, self.n_tasks))
+        owner = torch.arange(self.bank.n_layers) // self.depth  # [L]: the task owning layer j
+        return self.bank.layer_uses(ids.unsqueeze(1) == owner.unsqueeze(0))  # [T', L]
 
 
 @register_scheme("parallel")

@@ -50,6 +50,8 @@ def nddr_init(n_tasks: int, channels: int, alpha_self: float) -> Tensor:
 class NDDR(SharingScheme):
     """Task t's column is layers ``t*D .. t*D+D-1``; ``weight[d]`` is depth d's ``[T*C, T*C]``."""
 
+    mixes_tasks = True  # task i mixes every task's features
+
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
                  channels: list[int], alpha_self: float = 0.9) -> None:
         super().__init__(n_tasks)

@@ -25,9 +25,10 @@ from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
+from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
-from sharewise.sharing.base import SharingScheme
+from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
 
 
@@ -76,6 +77,12 @@ class SoftOrdering(SharingScheme):
 
     def architecture_parameters(self) -> list[nn.Parameter]:
         return [] if self.frozen else [self.logits]
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """Every task uses every layer (all are mixed in); task t's logits are its own."""
+        ids = task_list(tasks, self.n_tasks)
+        own = [] if self.frozen else [task_rows(self.logits, ids)]
+        return with_rest_used_by_all(self, own, len(ids))
 
     def learned_structure(self) -> dict[str, Any]:
         names = [f"W{j + 1}" for j in range(self.bank.n_layers)] + (["I"] if self.identity else [])

@@ -41,6 +41,7 @@ from sharewise.tasks.losses import MultiTaskLoss
 from sharewise.tasks.spec import TaskData
 from sharewise.training import checkpoint as ckpt
 from sharewise.training import distributed
+from sharewise.training.balancing import build_balancer
 from sharewise.training.distributed import SINGLE, DistContext
 from sharewise.training.evaluate import evaluate
 from sharewise.training.io import append_jsonl
@@ -95,6 +96,14 @@ class Trainer:
         self.device = next(iter(model.parameters()), torch.empty(0)).device
         self.loss_fn = MultiTaskLoss(self.tasks).to(self.device)
         self.optimizer, self.optimizer_groups = build_optimizer(model, cfg.train)
+        # Loss weighting / gradient aggregation (training/balancing.py); None: summed losses.
+        self.balancer = build_balancer(cfg.train, model, [t.kind for t in self.tasks], dist)
+        if self.balancer is not None and self.balancer.parameters():
+            group = {"name": "loss_weights", "params": self.balancer.parameters(), "weight_decay": 0.0,
+                     "lr": cfg.train.weighting_lr if cfg.train.weighting_lr is not None else cfg.train.lr}
+            self.optimizer.add_param_group(group)
+            self.optimizer_groups.append({"name": "loss_weights", "lr": group["lr"],
+                                          "n_params": sum(p.numel() for p in group["params"])})
         # Every rank draws the same global batch and keeps its slice (train.batch_size per rank).
         self.sampler = StackedTaskSampler(self.tasks, cfg.train.batch_size * dist.world,
                                           torch.Generator().manual_seed(cfg.seed + 1),
@@ -170,7 +179,10 @@ class Trainer:
                 f"({'task(s) ' + ', '.join(bad) if bad else where}).{self._kept()} {_ADVICE}"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        if self.balancer is None:
+            total.backward()
+        else:
+            self.balancer.backward(losses, reg, tasks)
         self._check_grads(tasks, step)
         self.optimizer.step()
         self.update_count += 1
@@ -201,6 +213,7 @@ class Trainer:
             "val": val,
             "test": test,
             "scheme": self.model.core.step_metrics(),
+            **({"balancing": self.balancer.step_metrics()} if self.balancer is not None else {}),
             "elapsed_s": elapsed,
         }
         if self.run_dir is not None:
@@ -224,10 +237,16 @@ class Trainer:
             "history": self.history,
             "running": {"sum": self.running, "count": self.count},
             "elapsed_s": self.elapsed,
+            **({"balancing": self.balancer.state_dict()} if self.balancer is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
+        if self.balancer is not None:
+            if "balancing" not in state:
+                raise TrainingError("the checkpoint was written without loss weighting / gradient aggregation "
+                                    "(train.weighting=equal, no train.aggregator); resume it with those settings")
+            self.balancer.load_state_dict(state["balancing"])
         self.optimizer.load_state_dict(state["optimizer"])
         ckpt.load_module_states(self.model, state["module_states"])  # after the model's own state
         self.sampler.load_state_dict(state["sampler"])
@@ -278,7 +297,8 @@ class Trainer:
         cfg = self.cfg.train
         started = time.perf_counter() - self.elapsed
         self.model.train()
-        if self.step_model is self.model:
+        if self.step_model is self.model and (self.balancer is None or not self.balancer.per_task):
+            # The per-task path averages per-task gradients over ranks itself (training/balancing.py).
             self.step_model = distributed.wrap(self.model, self.dist)
         if self.best_state is None:
             self.best_state = copy.deepcopy(self.model.state_dict())
