@@ -1,13 +1,18 @@
-"""The multi-task model: y_t = D_t(core(E_t(x_t))) with the core arranged by a sharing scheme."""
+"""The multi-task model: y_t = D_t(scheme(E_t(x_t))), the core arranged by a sharing scheme."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
 from sharewise.components.usage import ParameterUse, used_by_all
 from sharewise.sharing.base import SharingScheme, task_list
+
+# State-dict prefix of the scheme before it was renamed from ``core`` (run directories written
+# then still load: best.pt, checkpoint.pt).
+_OLD_PREFIX, _PREFIX = "core.", "scheme."
 
 
 class MultiTaskModel(nn.Module):
@@ -15,19 +20,21 @@ class MultiTaskModel(nn.Module):
 
     Every part takes ``(x [T', B, ...], tasks)`` so the model runs the joint step (all tasks,
     ``tasks=None``), the alternating step and evaluation (a subset) through one code path.
+    ``scheme`` is the :class:`SharingScheme` (the builders' ``CoreSpec`` is what it arranges).
     """
 
-    def __init__(self, encoders: nn.Module, core: SharingScheme, heads: nn.Module) -> None:
+    def __init__(self, encoders: nn.Module, scheme: SharingScheme, heads: nn.Module) -> None:
         super().__init__()
-        self.encoders, self.core, self.heads = encoders, core, heads
+        self.encoders, self.scheme, self.heads = encoders, scheme, heads
+        self._register_load_state_dict_pre_hook(_rename_old_keys)
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         h = self.encoders(x, tasks)  # [T', B, *f]
-        h = self.core(h, tasks)  # [T', B, *f']
+        h = self.scheme(h, tasks)  # [T', B, *f']
         return self.heads(h, tasks)  # [T', B, O]
 
     def architecture_parameters(self) -> list[nn.Parameter]:
-        return self.core.architecture_parameters()
+        return self.scheme.architecture_parameters()
 
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Which stacked tasks used which parameter blocks in the latest forward pass: encoders
@@ -46,3 +53,10 @@ class MultiTaskModel(nn.Module):
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.architecture_parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in arch]
+
+
+def _rename_old_keys(state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Map ``core.*`` keys of states saved before the rename onto ``scheme.*`` (in place)."""
+    old = prefix + _OLD_PREFIX
+    for key in [k for k in state if k.startswith(old)]:
+        state[prefix + _PREFIX + key[len(old):]] = state.pop(key)

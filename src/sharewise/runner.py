@@ -106,13 +106,13 @@ def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainRe
         "steps": cfg.train.steps,
         "wall_time_s": round(wall_time, 3),
         "best_step": result.best_step,
-        "best_val_loss": result.best_val_loss,
+        "selection_score": result.best_score,
         "selection": _selection_label(cfg.train.select_by, any(t.x_val.shape[0] for t in tasks)),
         "tasks": per_task,
         "mean_test_error": sum(errors) / len(errors) if errors else None,
         "mean_test_loss": sum(e["test_loss"] for e in per_task.values()) / len(per_task),
         **{k: v for k, v in means.items() if v is not None},
-        "structure": _named_structure(model.core.learned_structure(), [t.name for t in tasks]),
+        "structure": _named_structure(model.scheme.learned_structure(), [t.name for t in tasks]),
         "optimizer_groups": result.optimizer_groups,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "data": {t.name: t.summary() for t in tasks},
@@ -229,7 +229,8 @@ def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = False
         check_tensorboard()
     with _main_lock(run_dir, dist):
         state = load_checkpoint(run_dir / CHECKPOINT_NAME)  # every rank reads it
-        if state.get("config") != config_to_dict(cfg):
+        saved = state.get("config")  # resolved again: keys added since it was written get their defaults
+        if saved is None or config_to_dict(parse_config(saved)) != config_to_dict(cfg):
             raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
                                   f"checkpoint was written with; restore it or start a new run")
         trainer = Trainer(cfg, model, tasks, run_dir=run_dir if dist.is_main else None, dist=dist)

@@ -60,7 +60,7 @@ def _last_step(path: Path) -> int:
     return records[-1]["step"] if records else 0
 
 
-RESULT_KEYS = ("tasks", "best_step", "best_val_loss", "mean_test_error", "mean_test_loss", "structure")
+RESULT_KEYS = ("tasks", "best_step", "selection_score", "mean_test_error", "mean_test_loss", "structure")
 
 
 @pytest.mark.slow

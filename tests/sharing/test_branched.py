@@ -59,7 +59,7 @@ def test_forward_equals_a_per_task_loop_for_shared_and_distinct_inputs(core, tre
 
 def test_module_methods_still_work() -> None:
     model = build("branched", tree=TREES[1]).to(torch.float64)  # nn.Module._apply must not be shadowed
-    assert model.core.bank.layers[0].conv.weight.dtype == torch.float64
+    assert model.scheme.bank.layers[0].conv.weight.dtype == torch.float64
 
 
 def test_shared_encoder_equals_parallel_with_the_same_weights() -> None:
@@ -96,7 +96,7 @@ def test_tree_json_with_names_via_the_config_override(tmp_path: Path) -> None:
     cfg = parse_config(apply_overrides(conv_cfg("branched"), [f"scheme_options.tree={path}"]))
     assert cfg.scheme_options == {"tree": str(path)}
     model = build("branched", tree=str(path))
-    assert model.core.learned_structure() == {
+    assert model.scheme.learned_structure() == {
         "tree": {"partitions": [[["a", "b", "c", "d"]], [["a", "b"], ["c", "d"]], [["a"], ["b"], ["c", "d"]]]},
         "groups_per_depth": [1, 2, 3]}
     path.write_text(json.dumps({"tasks": ["a", "b", "c"], "partitions": [[["a", "b", "c"]]] * 3}))

@@ -55,7 +55,7 @@ def test_alpha_is_an_architecture_group_with_the_lr_multiplier_and_gets_gradient
     _, groups = build_optimizer(model, cfg.train)
     assert groups[1] == {"name": "architecture", "lr": pytest.approx(25 * cfg.train.lr), "n_params": 3 * 4 * 4}
     model(torch.rand(4, 16, 1, 8, 8)).square().sum().backward()
-    for name, p in model.core.named_parameters():
+    for name, p in model.scheme.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 

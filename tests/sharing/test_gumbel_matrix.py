@@ -156,7 +156,7 @@ def test_sampling_is_reproducible_and_resumes_exactly() -> None:
     a, b = GumbelMatrix(net, 3, seed=11).train(), GumbelMatrix(net, 3, seed=11).train()
     assert all(torch.equal(p, q) for p, q in zip(a.allocation(), b.allocation()))
     assert not all(torch.equal(p, q) for p, q in zip(a.allocation(), GumbelMatrix(net, 3, seed=12).allocation()))
-    a.on_train_step(41)
+    a.on_update(41)
     buf = io.BytesIO()
     torch.save({"model": a.state_dict(), "gen": a.generator_state()}, buf)
     expected = [s.detach() for s in a.allocation()]
@@ -165,7 +165,7 @@ def test_sampling_is_reproducible_and_resumes_exactly() -> None:
     state = torch.load(buf, weights_only=True)
     c.load_state_dict(state["model"])
     c.set_generator_state(state["gen"])
-    c.on_train_step(41)  # the trainer replays its step count
+    c.on_update(41)  # the trainer replays its step count
     assert c.temperature == a.temperature_schedule(41)
     assert all(torch.equal(p.detach(), q) for p, q in zip(c.allocation(), expected))
     assert isinstance(c.generator, torch.Generator)  # found by the trainer's checkpoint walk
@@ -174,7 +174,7 @@ def test_sampling_is_reproducible_and_resumes_exactly() -> None:
 def test_step_metrics_and_options() -> None:
     scheme = create_scheme("gumbel_matrix", dense_core(), 5, options={"budget": 0.25, "p_init": 0.75})
     scheme.train()
-    scheme.on_train_step(99)
+    scheme.on_update(99)
     scheme(torch.randn(5, 2, 6))
     m = scheme.step_metrics()
     assert m["temperature"] == 5.0

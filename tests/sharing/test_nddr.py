@@ -58,7 +58,7 @@ def test_every_parameter_gets_a_gradient_and_eval_on_one_task_works() -> None:
     out = model(x)
     assert out.shape == (4, 6, 3) and torch.isfinite(out).all()
     out.square().sum().backward()
-    for name, p in model.core.named_parameters():
+    for name, p in model.scheme.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     model.eval()
     shared = x[:1].expand_as(x)

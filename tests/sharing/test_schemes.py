@@ -65,7 +65,7 @@ def test_every_scheme_shapes_gradients_and_determinism(name: str) -> None:
     x = torch.randn(n_tasks, BATCH, WIDTH)
 
     scheme.train()
-    scheme.on_train_step(0)
+    scheme.on_update(0)
     y = scheme(x)
     assert y.shape == (n_tasks, BATCH, WIDTH)
     assert torch.isfinite(y).all()

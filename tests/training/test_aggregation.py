@@ -35,7 +35,7 @@ def _step(cfg_dict: dict[str, Any], scale: list[float] | None = None, **train: A
     cfg, tasks, model = prepare(cfg_dict, None)
     trainer = Trainer(cfg, model, tasks)
     x, y = trainer.sampler.next()
-    model.core.on_train_step(0)
+    model.scheme.on_update(0)
     losses, _ = trainer.loss_fn(model(x), y)  # [T]
     if scale is not None:
         losses = losses * torch.tensor(scale)
@@ -92,7 +92,7 @@ def test_structure_aware_never_mixes_branches_that_share_nothing(aggregator: str
     _, aware_scaled = _step(cfg, scale=scale, aggregator=aggregator, structure_aware=True)
     _, plain = _step(cfg, aggregator=aggregator)
     _, plain_scaled = _step(cfg, scale=scale, aggregator=aggregator)
-    layers_a = torch.tensor([model.core.layer_of[d][0] for d in range(3)])  # group {0,1}'s copies
+    layers_a = torch.tensor([model.scheme.layer_of[d][0] for d in range(3)])  # group {0,1}'s copies
     for key, dim in (("core.bank.weight", 1), ("core.bank.bias", 0)):
         pick = lambda g: g[key].index_select(dim, layers_a)  # noqa: E731
         torch.testing.assert_close(pick(aware_scaled), pick(aware), rtol=0, atol=0)

@@ -106,7 +106,7 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path: Path, tiny: Any, mode: s
     resumed.load_state_dict(state)
     result = resumed.fit()
 
-    assert result.best_step == full.best_step and result.best_val_loss == full.best_val_loss
+    assert result.best_step == full.best_step and result.best_score == full.best_score
     for key, value in full.best_state.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(result.best_state[key], value), key

@@ -157,8 +157,8 @@ def test_gumbel_matrix_two_ranks_equal_double_batch(tmp_path: Path) -> None:
     assert status == 0, log
     ddp = load_checkpoint(tmp_path / "cwd" / "out" / "checkpoint.pt")
     single = _single(tmp_path, _config("gumbel_matrix", steps, batch=16))
-    _assert_same_training(ddp, single)  # includes the noise generator ("core:generator")
-    assert "core:generator" in ddp["module_states"]
+    _assert_same_training(ddp, single)  # includes the noise generator ("scheme:generator")
+    assert "scheme:generator" in ddp["module_states"]
     # the samples were random, not a degenerate all-on allocation
     sampled = [r["scheme"]["sampled_active_fraction"] for r in read_jsonl(tmp_path / "cwd" / "out" / "metrics.jsonl")]
     assert all(0.0 < s < 1.0 for s in sampled), sampled
@@ -176,7 +176,7 @@ ctx = DistContext(rank=rank, world=2)
 check_in_sync(model, ctx, 0)  # same seed, same model: passes
 if rank == 1:
     with torch.no_grad():
-        model.core.logits[0, 0, 0] += 1e-7
+        model.scheme.logits[0, 0, 0] += 1e-7
 try:
     check_in_sync(model, ctx, 1)
 except TrainingError as err:
@@ -194,4 +194,4 @@ def test_a_drifted_rank_is_caught(tmp_path: Path) -> None:
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in range(2)]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     for out in outs:  # both ranks raise, naming the parameter and the rank
-        assert "CAUGHT at step 1 the ranks disagree on core.logits (ranks [1]" in out, out
+        assert "CAUGHT at step 1 the ranks disagree on scheme.logits (ranks [1]" in out, out

@@ -100,6 +100,8 @@ class TrainConfig:
 @dataclass
 class RunConfig:
     name: str = _opt("run")
+    imports: list = _opt([], doc="Python modules to import before the config is checked: they register "
+                                 "schemes and task sets that live outside sharewise (e.g. [my_lab.my_scheme])")
     seed: int = _opt(0, minimum=0)
     scheme: str = _opt("soft_ordering", doc="sharing scheme (see `sharewise validate --list`)")
     scheme_options: dict = _opt({}, doc="keyword options of the scheme builder")

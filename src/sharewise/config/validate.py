@@ -86,22 +86,31 @@ def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str, p
 
 
 def parse_config(data: dict[str, Any]) -> RunConfig:
-    """Validate ``data`` completely; raise one ConfigError listing every problem."""
-    from sharewise.data.tasksets import taskset_builder, available_tasksets
-    from sharewise.sharing._registry import available_schemes, scheme_builder
+    """Validate ``data`` completely; raise one ConfigError listing every problem.
+
+    The modules a config's ``imports`` names are imported first, so the schemes and task sets
+    they register are checked like the built-in ones.
+    """
+    from sharewise.data.tasksets._registry import BUILDER_ARGUMENTS as TASKSET_ARGUMENTS
+    from sharewise.data.tasksets._registry import TASKSETS
+    from sharewise.registry import import_modules
+    from sharewise.sharing._registry import BUILDER_ARGUMENTS as SCHEME_ARGUMENTS
+    from sharewise.sharing._registry import SCHEMES
 
     problems: list[str] = []
+    if isinstance(data, dict) and isinstance(data.get("imports"), list):
+        problems += import_modules(data["imports"])
     cfg = _build(RunConfig, data, "", problems)
-    if cfg.scheme not in available_schemes():
-        problems.append(f"scheme: unknown sharing scheme {cfg.scheme!r}; valid schemes: {', '.join(available_schemes())}")
+    if cfg.scheme not in SCHEMES:
+        problems.append(f"scheme: {SCHEMES.unknown(cfg.scheme)}")
     else:
-        check_options(scheme_builder(cfg.scheme), cfg.scheme_options, "scheme_options.", problems,
-                      skip=("core", "n_tasks", "seed"))
-    if cfg.tasks.builder not in available_tasksets():
-        problems.append(f"tasks.builder: unknown task set {cfg.tasks.builder!r}; valid: {', '.join(available_tasksets())}")
+        check_options(SCHEMES.get(cfg.scheme), cfg.scheme_options, "scheme_options.", problems,
+                      skip=SCHEME_ARGUMENTS)
+    if cfg.tasks.builder not in TASKSETS:
+        problems.append(f"tasks.builder: {TASKSETS.unknown(cfg.tasks.builder)}")
     else:
-        check_options(taskset_builder(cfg.tasks.builder), cfg.tasks.options, "tasks.options.", problems,
-                      skip=("data_dir", "seed"))
+        check_options(TASKSETS.get(cfg.tasks.builder), cfg.tasks.options, "tasks.options.", problems,
+                      skip=TASKSET_ARGUMENTS)
     if cfg.train.structure_aware and cfg.train.aggregator is None:
         problems.append("train.structure_aware: needs a gradient aggregator (train.aggregator, e.g. upgrad); "
                         "without one every block's per-task gradients are summed, which is the default")

@@ -52,7 +52,7 @@ def heldout_inputs(tasks: Sequence[TaskData], k: int) -> tuple[Tensor, str]:
 @torch.no_grad()
 def column_features(model: MultiTaskModel, x: Tensor, task: int) -> list[Tensor]:
     """Features of task ``task``'s column after each core block: D tensors ``[K, *f_d]``."""
-    core = model.core
+    core = model.scheme
     if not isinstance(core, SingleTask):
         raise ConfigError(f"affinity needs a single_task model, got scheme {type(core).__name__}")
     was = model.training
@@ -72,7 +72,7 @@ def parameter_counts(model: MultiTaskModel, task_names: Sequence[str]) -> tuple[
     Read off a single-task model: its core holds T copies of each block; everything outside the
     core is per task and of equal size per task (stacked, padded heads), so it is split evenly.
     """
-    core = model.core
+    core = model.scheme
     n_tasks, depth = len(task_names), core.depth  # type: ignore[union-attr]
     bank = core.bank  # type: ignore[union-attr]
     if isinstance(bank, ModuleLayerBank):

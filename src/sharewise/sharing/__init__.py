@@ -4,6 +4,7 @@ from sharewise.sharing._registry import (
     available_schemes,
     create_scheme,
     register_scheme,
+    scheme_class,
     scheme_options,
 )
 from sharewise.sharing._gumbel import TemperatureSchedule
@@ -35,5 +36,6 @@ __all__ = [
     "create_scheme",
     "no_sharing_allocation",
     "register_scheme",
+    "scheme_class",
     "scheme_options",
 ]

@@ -1,57 +1,58 @@
 """Scheme registry: one name per scheme, a builder per name, and a clear error for unknown ones.
 
-Builders have the signature ``builder(core: CoreSpec, n_tasks: int, *, seed: int, **options)``;
-their keyword options are what a config's ``scheme_options`` may set, so the config validator
-checks options against the builder's signature (see ``sharewise.config``).
+A scheme is one module in ``sharewise.sharing`` with a builder decorated ``@register_scheme(name)``;
+the package is scanned for them (see :mod:`sharewise.registry`, which also says how to register a
+scheme that lives outside the package). Builders have the signature
+``builder(core: CoreSpec, n_tasks: int, *, seed: int, **options) -> SchemeClass``; their keyword
+options are what a config's ``scheme_options`` may set (the config validator checks names, types
+and values against the signature), and their return annotation names the scheme class, whose
+static methods render the scheme's structure without building it (reports).
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
+import typing
 from collections.abc import Callable
 from typing import Any
 
 from sharewise.errors import ConfigError
+from sharewise.registry import Registry
 from sharewise.sharing.base import SharingScheme
 from sharewise.sharing.core_spec import CoreSpec
 
 SchemeBuilder = Callable[..., SharingScheme]
-_SCHEMES: dict[str, SchemeBuilder] = {}
+SCHEMES: Registry[SchemeBuilder] = Registry("sharing scheme", "sharewise.sharing", "sharewise.schemes")
+BUILDER_ARGUMENTS = ("core", "n_tasks", "seed")  # passed by create_scheme, not options
 
 
 def register_scheme(name: str) -> Callable[[SchemeBuilder], SchemeBuilder]:
     """Decorator registering ``builder`` under ``name`` (one name per concept)."""
-
-    def wrap(builder: SchemeBuilder) -> SchemeBuilder:
-        if name in _SCHEMES:
-            raise ValueError(f"scheme {name!r} is registered twice")
-        _SCHEMES[name] = builder
-        return builder
-
-    return wrap
+    return SCHEMES.register(name)
 
 
 def available_schemes() -> list[str]:
-    _load_builtin_schemes()
-    return sorted(_SCHEMES)
+    return SCHEMES.names()
 
 
 def scheme_builder(name: str) -> SchemeBuilder:
-    _load_builtin_schemes()
-    if name not in _SCHEMES:
-        close = difflib.get_close_matches(name, list(_SCHEMES), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"unknown sharing scheme {name!r}.{hint} Valid schemes: {', '.join(sorted(_SCHEMES))}."
-        )
-    return _SCHEMES[name]
+    return SCHEMES.get(name)
+
+
+def scheme_class(name: str) -> type[SharingScheme]:
+    """The class scheme ``name``'s builder returns (its return annotation; the base class if none)."""
+    builder = scheme_builder(name)
+    try:
+        cls = typing.get_type_hints(builder).get("return")
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: no class to ask
+        cls = None
+    return cls if isinstance(cls, type) and issubclass(cls, SharingScheme) else SharingScheme
 
 
 def scheme_options(name: str) -> dict[str, inspect.Parameter]:
     """The keyword options a scheme accepts (for config validation)."""
     params = inspect.signature(scheme_builder(name)).parameters
-    return {k: p for k, p in params.items() if k not in ("core", "n_tasks", "seed")}
+    return {k: p for k, p in params.items() if k not in BUILDER_ARGUMENTS}
 
 
 def create_scheme(name: str, core: CoreSpec, n_tasks: int, *, seed: int = 0,
@@ -66,10 +67,3 @@ def create_scheme(name: str, core: CoreSpec, n_tasks: int, *, seed: int = 0,
             f"valid options: {sorted(scheme_options(name)) or 'none'}."
         )
     return builder(core, n_tasks, seed=seed, **options)
-
-
-def _load_builtin_schemes() -> None:
-    # Importing the modules runs their @register_scheme decorators.
-    from sharewise.sharing import hard, permuted, soft_ordering  # noqa: F401
-    from sharewise.sharing import gumbel_matrix  # noqa: F401
-    from sharewise.sharing import branched, cross_stitch, nddr  # noqa: F401

@@ -5,7 +5,7 @@ outputs ``[T', B, *f']``. ``tasks`` names which of the model's T tasks the leadi
 (``None``: all of them, in order), so the same module serves the joint training step (all
 tasks stacked), the paper's alternating step (one task at a time) and evaluation.
 
-Everything a scheme needs per step goes through a method here: schedules (``on_train_step``),
+Everything a scheme needs per step goes through a method here: schedules (``on_update``),
 extra loss terms (``regularizer``), per-step numbers to log (``step_metrics``), architecture
 parameters in their own optimiser group (``architecture_parameters``), which tasks used which
 parameter blocks in the latest forward pass (``parameter_users``, read by structure-aware
@@ -43,8 +43,10 @@ class SharingScheme(nn.Module, abc.ABC):
         """Parameters that decide *how* tasks share (own optimiser group, own learning rate)."""
         return []
 
-    def on_train_step(self, step: int) -> None:
-        """Called by the trainer before every training step (temperature schedules, ...)."""
+    def on_update(self, n_updates: int) -> None:
+        """Called by the trainer before every optimiser update with the number of updates made so
+        far (one per step in joint mode, one per task and step in alternating mode), so schedules
+        such as a temperature are a function of it and need no state of their own."""
 
     def regularizer(self) -> Tensor | None:
         """An extra loss term added to the summed task losses (e.g. a budget penalty)."""

@@ -7,18 +7,19 @@ z in {0, 1} per (task, component) (Sec. III-B) from a ``torch.Generator`` owned 
 (attribute ``generator``, seeded from the run seed; ``generator_state()`` /
 ``set_generator_state()``; the trainer's checkpoint finds generator attributes by itself), so
 runs are reproducible and resume exactly; the temperature is a function of the step the trainer
-passes to ``on_train_step``, so it needs no state of its own. Evaluation uses the maximum-likelihood allocation p >= 0.5
+passes to ``on_update``, so it needs no state of its own. Evaluation uses the maximum-likelihood allocation p >= 0.5
 (Sec. III-C) unless ``eval_sampling``. Task t's output in a layer is the mean of its active
 components (see ``sharewise.components.modular``).
 
 Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
 
-- ``network``: ``"core"`` (every core layer becomes a modular layer of ``n_components`` fresh
-  layers from ``core.make_bank``) or a named network of ``MODULAR_NETWORKS`` (``mlp``,
+- ``network``: ``"core"`` (every core layer becomes a modular layer of ``n_components`` (4) fresh
+  layers from ``core.make_bank``; with a named network ``n_components`` is an error, the
+  network's own ``network_options`` set its components) or a named network of ``MODULAR_NETWORKS`` (``mlp``,
   ``transfer``, ``mnist4``, ``omniglot20``, ``clusters``) built on ``core.feature_shape`` with
   ``network_options``.
 - ``p_init`` (0.5), ``temperature_initial`` (50), ``temperature_floor`` (0.5): tau(step) =
-  max(floor, initial / sqrt(step + 1)), stepped by ``on_train_step``.
+  max(floor, initial / sqrt(step + 1)), stepped by ``on_update``.
 - ``budget`` (None = no penalty; else in (0, 1]) and ``budget_weight`` lambda (1.0): the penalty
   lambda * max(0, e_c - b) (Sec. III-D), e_c = mean connection probability of the tasks in the
   latest forward pass over all layers' components (per task in the paper's alternating mode).
@@ -62,6 +63,7 @@ from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec
 
 
+DEFAULT_COMPONENTS = 4  # components per modular layer of network "core"
 PROBABILITY_PREFIX = "prob"  # step_metrics key prefix of the connection probabilities
 
 
@@ -142,7 +144,7 @@ class GumbelMatrix(_ModularScheme):
             nn.Parameter(allocation_logits_init((n_tasks, c), p_init)) for c in network.components_per_layer
         )  # per layer [T, C_l, 2]
         self.temperature_schedule = temperature or TemperatureSchedule()
-        self.step = 0
+        self.n_updates = 0
         self.temperature = self.temperature_schedule(0)
         self.budget, self.budget_weight, self.eval_sampling = budget, budget_weight, eval_sampling
         self.arch_lr_multiplier = float(n_tasks if arch_lr_multiplier is None else arch_lr_multiplier)
@@ -170,9 +172,9 @@ class GumbelMatrix(_ModularScheme):
     def architecture_parameters(self) -> list[nn.Parameter]:
         return list(self.logits)
 
-    def on_train_step(self, step: int) -> None:
-        self.step = int(step)
-        self.temperature = self.temperature_schedule(self.step)
+    def on_update(self, n_updates: int) -> None:
+        self.n_updates = int(n_updates)
+        self.temperature = self.temperature_schedule(self.n_updates)
 
     def expected_active(self, tasks: Sequence[int] | None = None) -> Tensor:
         """e_c: mean p over the given tasks' connections in all layers (Sec. III-D)."""
@@ -251,11 +253,17 @@ def no_sharing_allocation(n_tasks: int, n_components: int) -> Tensor:
     return (owner.unsqueeze(0) == torch.arange(n_tasks).unsqueeze(1)).float()  # [T, C]
 
 
-def build_network(core: CoreSpec, network: str, n_components: int,
+def build_network(core: CoreSpec, network: str, n_components: int | None,
                   network_options: dict[str, Any] | None) -> ModularNetwork:
-    """``"core"``: one modular layer of ``n_components`` core layers per core depth; else a named network."""
+    """``"core"``: one modular layer of ``n_components`` (default 4) core layers per core depth;
+    else a named network, whose own options (its component count too) are ``network_options``."""
     if network != "core":
+        if n_components is not None:
+            raise ConfigError(f"scheme_options.n_components={n_components} sets the components of network 'core' "
+                              f"only; network {network!r} takes its options from scheme_options.network_options "
+                              f"(e.g. network_options.n_components)")
         return build_modular_network(network, core.feature_shape, **(network_options or {}))
+    n_components = DEFAULT_COMPONENTS if n_components is None else n_components
     if network_options:
         raise ConfigError(f"network 'core' takes no network_options, but got {sorted(network_options)}")
     layers, shape = [], tuple(core.feature_shape)
@@ -268,7 +276,7 @@ def build_network(core: CoreSpec, network: str, n_components: int,
 
 @register_scheme("gumbel_matrix")
 def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
-                        n_components: int = 4, network_options: dict[str, Any] | None = None,
+                        n_components: int | None = None, network_options: dict[str, Any] | None = None,
                         p_init: float = 0.5, temperature_initial: float = 50.0, temperature_floor: float = 0.5,
                         budget: float | None = None, budget_weight: float = 1.0, eval_sampling: bool = False,
                         arch_lr_multiplier: float | None = None, execution: str = "auto", task_chunk: int = 1,
@@ -284,7 +292,7 @@ def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
 
 @register_scheme("shared_bottom")
 def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
-                        n_components: int = 4, network_options: dict[str, Any] | None = None,
+                        n_components: int | None = None, network_options: dict[str, Any] | None = None,
                         execution: str = "auto", task_chunk: int = 1) -> FixedAllocation:
     """Every task uses every component of every modular layer."""
     net = build_network(core, network, n_components, network_options)
@@ -295,7 +303,7 @@ def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
 
 @register_scheme("no_sharing")
 def build_no_sharing(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
-                     n_components: int = 4, network_options: dict[str, Any] | None = None,
+                     n_components: int | None = None, network_options: dict[str, Any] | None = None,
                      execution: str = "auto", task_chunk: int = 1) -> FixedAllocation:
     """Task i uses only its own components (component i when T = C) in every layer; needs T <= C."""
     net = build_network(core, network, n_components, network_options)

@@ -21,11 +21,11 @@ def layer_sweep(model: nn.Module, x: Tensor, task: int, layer: int, depth: int,
                 values: Sequence[float]) -> Tensor:
     """Outputs ``[len(values), B, ...]`` of ``model(x[None], [task])`` with s(task, layer, depth) = v.
 
-    ``model`` is a MultiTaskModel (or any module with a ``core`` attribute) whose core is a
+    ``model`` is a MultiTaskModel (or any module with a ``scheme`` attribute) whose scheme is a
     sigmoid-scaled SoftOrdering; ``x`` is one task's batch ``[B, *in]``. The model is run in eval
     mode (no dropout) and its logits are restored afterwards.
     """
-    core = getattr(model, "core", model)
+    core = getattr(model, "scheme", model)
     if not isinstance(core, SoftOrdering) or core.scale_fn != "sigmoid":
         raise ConfigError("layer_sweep needs a soft_ordering core with scheme_options.scale_fn=sigmoid "
                           "(App. A.5: sweeping one softmax entry would change the others)")

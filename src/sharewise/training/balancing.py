@@ -59,7 +59,7 @@ class Balancer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.sizes = [p.numel() for p in self.params]
         arch = {id(p) for p in model.architecture_parameters()}
-        shared = {id(p) for p in model.core.parameters() if id(p) not in arch}
+        shared = {id(p) for p in model.scheme.parameters() if id(p) not in arch}
         self.shared = torch.cat([torch.full((n,), id(p) in shared, dtype=torch.bool)
                                  for p, n in zip(self.params, self.sizes)]).to(self._device)  # [N]
         self.per_task = aggregator is not None or weighting.needs_task_gradients

@@ -63,6 +63,9 @@ def module_states(model: nn.Module) -> dict[str, Any]:
 
 def load_module_states(model: nn.Module, states: dict[str, Any]) -> None:
     targets = _stateful_attributes(model)
+    # Checkpoints written before MultiTaskModel.core was renamed to .scheme name it "core".
+    states = {("scheme" + k[4:] if k.startswith("core:") or k.startswith("core.") else k): v
+              for k, v in states.items()}
     missing = sorted(set(states) - set(targets))
     if missing:
         raise CheckpointError(

@@ -18,7 +18,7 @@ from sharewise.model import MultiTaskModel
 def architecture_lr(model: MultiTaskModel, train: TrainConfig) -> float:
     if train.arch_lr is not None:
         return train.arch_lr
-    multiplier = getattr(model.core, "arch_lr_multiplier", None)
+    multiplier = getattr(model.scheme, "arch_lr_multiplier", None)
     return train.lr * float(multiplier) if multiplier is not None else train.lr
 
 

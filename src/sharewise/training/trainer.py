@@ -56,7 +56,7 @@ class MetricsLogger(Protocol):
 @dataclass
 class TrainResult:
     best_step: int
-    best_val_loss: float
+    best_score: float  # the selection score of the kept state (see selection_score; lower is better)
     best_state: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     optimizer_groups: list[dict[str, Any]] = field(default_factory=list)
@@ -116,7 +116,7 @@ class Trainer:
         # Loop state (all of it is in state_dict()).
         self.update_count = 0
         self.step = 0
-        self.best_val, self.best_step = float("inf"), 0
+        self.best_score, self.best_step = float("inf"), 0
         self.best_state: dict[str, Any] | None = None
         self.history: list[dict[str, Any]] = []
         self.running, self.count = 0.0, 0
@@ -161,11 +161,11 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------------
     def _update(self, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[int] | None, step: int) -> float:
-        self.model.core.on_train_step(self.update_count)
+        self.model.scheme.on_update(self.update_count)
         out = self.step_model(x, tasks)  # [T', B, O]
         losses, _ = self.loss_fn(out, y, tasks)  # [T']
         total = losses.sum()
-        reg = self.model.core.regularizer()
+        reg = self.model.scheme.regularizer()
         if reg is not None:
             total = total + reg
         value = float(total.detach())
@@ -212,7 +212,7 @@ class Trainer:
             "mean_test_loss": sum(r["loss"] for r in test.values()) / len(test),
             "val": val,
             "test": test,
-            "scheme": self.model.core.step_metrics(),
+            "scheme": self.model.scheme.step_metrics(),
             **({"balancing": self.balancer.step_metrics()} if self.balancer is not None else {}),
             "elapsed_s": elapsed,
         }
@@ -233,7 +233,7 @@ class Trainer:
             "sampler": self.sampler.state_dict(),
             "order_generator": self.order_generator.get_state(),
             "module_states": ckpt.module_states(self.model),
-            "best": {"val": self.best_val, "step": self.best_step, "state": self.best_state},
+            "best": {"score": self.best_score, "step": self.best_step, "state": self.best_state},
             "history": self.history,
             "running": {"sum": self.running, "count": self.count},
             "elapsed_s": self.elapsed,
@@ -260,7 +260,8 @@ class Trainer:
                 distributed.seed_rank(self.cfg.seed + int(state["step"]), self.dist)
         self.step, self.update_count = int(state["step"]), int(state["update_count"])
         best = state["best"]
-        self.best_val, self.best_step, self.best_state = float(best["val"]), int(best["step"]), best["state"]
+        score = best["score"] if "score" in best else best["val"]  # "val": checkpoints before the rename
+        self.best_score, self.best_step, self.best_state = float(score), int(best["step"]), best["state"]
         self.history = list(state["history"])
         self.running, self.count = float(state["running"]["sum"]), int(state["running"]["count"])
         self.elapsed = float(state["elapsed_s"])
@@ -312,8 +313,8 @@ class Trainer:
                 self.history.append(record)
                 self.running, self.count = 0.0, 0
                 score = selection_score(record, cfg.select_by)
-                if score < self.best_val:
-                    self.best_val, self.best_step = score, step
+                if score < self.best_score:
+                    self.best_score, self.best_step = score, step
                     self.best_state = copy.deepcopy(self.model.state_dict())
             if self.progress is not None:
                 self.progress(step, cfg.steps, self.running / max(self.count, 1))
@@ -324,5 +325,5 @@ class Trainer:
                 self.save_checkpoint(checkpoint_extra)
             if signum is not None and step < cfg.steps:
                 raise RunStopped(step, signum, self.run_dir)
-        return TrainResult(self.best_step, self.best_val, self.best_state, self.history,
+        return TrainResult(self.best_step, self.best_score, self.best_state, self.history,
                            self.optimizer_groups, self.elapsed)

@@ -1,7 +1,10 @@
 """Task sets: named builders that turn a data directory and options into a list of TaskData.
 
-A builder has the signature ``builder(*, data_dir: str | None, seed: int, **options)``; its
-keyword options are what a config's ``tasks.options`` may set.
+A task set is one module in ``sharewise.data.tasksets`` with a builder decorated
+``@register_taskset(name)``; the package is scanned for them (:mod:`sharewise.registry`, which
+also says how to register one that lives outside the package). A builder has the signature
+``builder(*, data_dir: str | None, seed: int, **options)``; its keyword options are what a
+config's ``tasks.options`` may set.
 """
 
 from __future__ import annotations
@@ -14,37 +17,25 @@ import numpy as np
 import torch
 
 from sharewise.errors import ConfigError, DataError
+from sharewise.registry import Registry
 from sharewise.tasks.spec import TaskData, TaskKind
 
 TasksetBuilder = Callable[..., list[TaskData]]
-_TASKSETS: dict[str, TasksetBuilder] = {}
+TASKSETS: Registry[TasksetBuilder] = Registry("task set", "sharewise.data.tasksets", "sharewise.tasksets")
+BUILDER_ARGUMENTS = ("data_dir", "seed")  # passed by build_tasks, not options
 
 
 def register_taskset(name: str) -> Callable[[TasksetBuilder], TasksetBuilder]:
-    def wrap(builder: TasksetBuilder) -> TasksetBuilder:
-        _TASKSETS[name] = builder
-        return builder
-
-    return wrap
-
-
-def _load() -> None:
-    from sharewise.data.tasksets import csv_folder, demo, mnist_pairs, random_patterns, uci10  # noqa: F401
-    from sharewise.data.tasksets import latent_clusters, mnist_variants, omniglot_alphabets  # noqa: F401
-    from sharewise.data.tasksets import synthetic_relatedness  # noqa: F401
-    from sharewise.data.tasksets import mnist_multitask, table  # noqa: F401
+    """Decorator registering a task-set builder under ``name``."""
+    return TASKSETS.register(name)
 
 
 def available_tasksets() -> list[str]:
-    _load()
-    return sorted(_TASKSETS)
+    return TASKSETS.names()
 
 
 def taskset_builder(name: str) -> TasksetBuilder:
-    _load()
-    if name not in _TASKSETS:
-        raise ConfigError(f"unknown task set {name!r}; valid task sets: {', '.join(sorted(_TASKSETS))}")
-    return _TASKSETS[name]
+    return TASKSETS.get(name)
 
 
 def build_tasks(name: str, *, data_dir: str | None, seed: int, options: dict) -> list[TaskData]:
