@@ -41,11 +41,11 @@ class MultiTaskModel(nn.Module):
         and heads are task-owned (unless shared; encoders are used by all tasks under a scheme that
         ``mixes_tasks``), the core says for itself (see
         ``SharingScheme.parameter_users``); a part that declares nothing is used by all."""
-        n = len(task_list(tasks, self.core.n_tasks))
+        n = len(task_list(tasks, self.scheme.n_tasks))
         uses: list[ParameterUse] = []
-        for part in (self.encoders, self.core, self.heads):
+        for part in (self.encoders, self.scheme, self.heads):
             declare = getattr(part, "parameter_users", None)
-            if part is self.encoders and self.core.mixes_tasks:
+            if part is self.encoders and self.scheme.mixes_tasks:
                 declare = None  # every task's output depends on every encoder
             uses += declare(tasks) if declare is not None else used_by_all(part.parameters(), n)
         return uses

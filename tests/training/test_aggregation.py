@@ -93,14 +93,14 @@ def test_structure_aware_never_mixes_branches_that_share_nothing(aggregator: str
     _, plain = _step(cfg, aggregator=aggregator)
     _, plain_scaled = _step(cfg, scale=scale, aggregator=aggregator)
     layers_a = torch.tensor([model.scheme.layer_of[d][0] for d in range(3)])  # group {0,1}'s copies
-    for key, dim in (("core.bank.weight", 1), ("core.bank.bias", 0)):
+    for key, dim in (("scheme.bank.weight", 1), ("scheme.bank.bias", 0)):
         pick = lambda g: g[key].index_select(dim, layers_a)  # noqa: E731
         torch.testing.assert_close(pick(aware_scaled), pick(aware), rtol=0, atol=0)
         if aggregator == "mgda":
             assert not torch.allclose(pick(plain_scaled), pick(plain), atol=1e-6)
     # the block equals the aggregator applied to tasks 0 and 1's gradients alone (times 2 users)
     _, alone = _step(cfg, scale=[1.0, 1.0, 0.0, 0.0], aggregator=aggregator, structure_aware=True)
-    pick_w = lambda g: g["core.bank.weight"].index_select(1, layers_a)  # noqa: E731
+    pick_w = lambda g: g["scheme.bank.weight"].index_select(1, layers_a)  # noqa: E731
     torch.testing.assert_close(pick_w(alone), pick_w(aware))
 
 
