@@ -7,7 +7,8 @@ tasks stacked), the paper's alternating step (one task at a time) and evaluation
 
 Everything a scheme needs per step goes through a method here: schedules (``on_update``),
 extra loss terms (``regularizer``), per-step numbers to log (``step_metrics``), architecture
-parameters in their own optimiser group (``architecture_parameters``), which tasks used which
+parameters in their own optimiser group (``architecture_parameters``) and their learning rate
+(``architecture_lr``), which tasks used which
 parameter blocks in the latest forward pass (``parameter_users``, read by structure-aware
 gradient aggregation, see ``sharewise.training.aggregation``), and what it learned
 (``learned_structure``, JSON-serialisable, written into ``summary.json``).
@@ -42,6 +43,11 @@ class SharingScheme(nn.Module, abc.ABC):
     def architecture_parameters(self) -> list[nn.Parameter]:
         """Parameters that decide *how* tasks share (own optimiser group, own learning rate)."""
         return []
+
+    def architecture_lr(self, lr: float) -> float:
+        """The learning rate of ``architecture_parameters()`` given the weights' ``lr`` (the
+        optimiser uses it unless ``train.arch_lr`` is set). Default: the same rate."""
+        return lr
 
     def on_update(self, n_updates: int) -> None:
         """Called by the trainer before every optimiser update with the number of updates made so

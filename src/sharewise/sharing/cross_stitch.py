@@ -70,6 +70,9 @@ class CrossStitch(SharingScheme):
     def architecture_parameters(self) -> list[nn.Parameter]:
         return [self.alpha]
 
+    def architecture_lr(self, lr: float) -> float:
+        return lr * self.arch_lr_multiplier
+
     def learned_structure(self) -> dict[str, Any]:
         return {"alpha": self.alpha.detach().cpu().tolist()}
 

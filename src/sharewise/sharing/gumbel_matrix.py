@@ -172,6 +172,9 @@ class GumbelMatrix(_ModularScheme):
     def architecture_parameters(self) -> list[nn.Parameter]:
         return list(self.logits)
 
+    def architecture_lr(self, lr: float) -> float:
+        return lr * self.arch_lr_multiplier  # Sec. V-B: T times by default
+
     def on_update(self, n_updates: int) -> None:
         self.n_updates = int(n_updates)
         self.temperature = self.temperature_schedule(self.n_updates)

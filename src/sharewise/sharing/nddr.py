@@ -8,7 +8,10 @@ features are concatenated along channels and every task gets its own 1x1 convolu
     h'_t = relu(norm_t(W_t z))              W_t: [C, T*C] (a 1x1 conv), one per task
 
 All tasks' 1x1 convolutions together are one ``[T*C, T*C]`` map (rows of task t are W_t), so
-a depth is one einsum. Initialisation follows the paper's "diagonal" scheme: W_t is
+a depth is one einsum. The maps are architecture parameters (own optimiser group, no weight
+decay, like cross-stitch's alpha); Gao et al. train them with a larger learning rate than the
+columns, here ``arch_lr_multiplier`` times ``train.lr`` (default 1: the same rate).
+Initialisation follows the paper's "diagonal" scheme: W_t is
 ``alpha_self * I`` on task t's own channels and ``(1 - alpha_self) / (T - 1) * I`` on each
 other task's channels (0.9 / 0.1 for two tasks, scaled to T).
 
@@ -53,13 +56,21 @@ class NDDR(SharingScheme):
     mixes_tasks = True  # task i mixes every task's features
 
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
-                 channels: list[int], alpha_self: float = 0.9) -> None:
+                 channels: list[int], alpha_self: float = 0.9, arch_lr_multiplier: float = 1.0) -> None:
         super().__init__(n_tasks)
         if not 0.0 <= alpha_self <= 1.0:
             raise ConfigError(f"scheme_options.alpha_self: expected a value in [0, 1], got {alpha_self}")
         self.bank, self.depth, self.dropout = bank, depth, dropout
+        self.arch_lr_multiplier = arch_lr_multiplier
         self.weight = nn.ParameterList([nn.Parameter(nddr_init(n_tasks, c, alpha_self)) for c in channels])
         self.norm = nn.ModuleList([nn.BatchNorm1d(n_tasks * c) for c in channels])
+
+    def architecture_parameters(self) -> list[nn.Parameter]:
+        """The NDDR mixing maps decide how tasks share, like cross-stitch's alpha: own group."""
+        return list(self.weight)
+
+    def architecture_lr(self, lr: float) -> float:
+        return lr * self.arch_lr_multiplier
 
     def _mix(self, d: int, h: Tensor) -> Tensor:
         t, b = h.shape[:2]
@@ -91,7 +102,9 @@ def _channels_per_depth(core: CoreSpec, bank: LayerBank) -> list[int]:
 
 
 @register_scheme("nddr")
-def build_nddr(core: CoreSpec, n_tasks: int, *, seed: int = 0, alpha_self: float = 0.9) -> NDDR:
+def build_nddr(core: CoreSpec, n_tasks: int, *, seed: int = 0, alpha_self: float = 0.9,
+               arch_lr_multiplier: float = 1.0) -> NDDR:
     """Per-task columns + per-task 1x1 conv / BatchNorm / ReLU on the concatenation (Gao et al.)."""
     bank = core.make_bank(core.depth * n_tasks)
-    return NDDR(bank, n_tasks, core.depth, core.dropout, _channels_per_depth(core, bank), alpha_self)
+    return NDDR(bank, n_tasks, core.depth, core.dropout, _channels_per_depth(core, bank), alpha_self,
+                arch_lr_multiplier)
