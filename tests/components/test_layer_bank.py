@@ -42,6 +42,23 @@ def test_forward_all_equals_forward_one_for_every_layer() -> None:
         torch.testing.assert_close(y[j], bank.forward_one(j, x))
 
 
+def test_forward_all_last_is_forward_all_with_the_layer_axis_last_and_same_gradients() -> None:
+    bank = dense_bank(in_width=3)
+    assert bank.layer_axis_last
+    x = torch.randn(9, 3)
+    y = bank.forward_all_last(x)  # [N, out, L], native layout (no copy)
+    assert y.shape == (9, 5, 4) and y.is_contiguous()
+    torch.testing.assert_close(y, bank.forward_all(x).movedim(0, -1))
+    g = torch.randn(9, 5, 4)
+    grads = torch.autograd.grad((y * g).sum(), [bank.weight, bank.bias])
+    ref = torch.autograd.grad((bank.forward_all(x).movedim(0, -1) * g).sum(), [bank.weight, bank.bias])
+    for a, b in zip(grads, ref):
+        torch.testing.assert_close(a, b)
+    module_bank = ModuleLayerBank([nn.Linear(3, 3), nn.Linear(3, 3)])
+    assert not module_bank.layer_axis_last
+    torch.testing.assert_close(module_bank.forward_all_last(x), module_bank.forward_all(x).movedim(0, -1))
+
+
 def test_forward_selected_equals_forward_one_per_task_and_gradients() -> None:
     bank = dense_bank(n_layers=4)
     layer_of_task = [2, 0, 2, 3, 1]

@@ -41,6 +41,7 @@ class LayerBank(nn.Module, abc.ABC):
     """Interface: ``n_layers`` layers, each mapping a feature tensor to one of the same kind."""
 
     n_layers: int
+    layer_axis_last: bool = False  # True: forward_all_last is native (no copy), so schemes prefer it
 
     @abc.abstractmethod
     def forward_one(self, j: int, x: Tensor) -> Tensor:
@@ -53,6 +54,16 @@ class LayerBank(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
         """x [T, B, *f] -> [T, B, *f']; task t uses layer ``layer_of_task[t]``."""
+
+    def forward_all_last(self, x: Tensor) -> Tensor:
+        """x [N, *f] -> [N, *f', L]: ``forward_all`` with the layer axis last.
+
+        Soft ordering mixes the layers with per-task weights; with the layer axis innermost that
+        mix is one batched matrix-vector product over tasks (no [L, N, *f] temporary). Banks
+        that can produce this layout directly (dense: one GEMM) override it and set
+        ``layer_axis_last``; for the others this is a copy, and soft ordering keeps ``forward_all``.
+        """
+        return self.forward_all(x).movedim(0, -1)
 
     @abc.abstractmethod
     def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
@@ -93,6 +104,14 @@ class DenseLayerBank(LayerBank):
         flat_w = self.weight.reshape(self.in_width, self.n_layers * self.width)  # [in, L*out]
         y = torch.addmm(self.bias.reshape(-1), x, flat_w)  # [N, L*out]
         return self._act(y).view(n, self.n_layers, self.width).transpose(0, 1)  # [L, N, out]
+
+    layer_axis_last = True
+
+    def forward_all_last(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        flat_w = self.weight.permute(0, 2, 1).reshape(self.in_width, self.width * self.n_layers)  # [in, out*L]
+        y = torch.addmm(self.bias.t().reshape(-1), x, flat_w)  # [N, out*L]
+        return self._act(y).view(n, self.width, self.n_layers)  # [N, out, L]
 
     def _index(self, layer_of_task: Sequence[int]) -> Tensor:
         key = tuple(int(j) for j in layer_of_task)

@@ -62,7 +62,26 @@ class SoftOrdering(SharingScheme):
         return torch.sigmoid(logits)
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        # The candidate axis is kept innermost ([T'*B, *f, J]) so that the mix at each depth is
+        # one batched matrix-vector product [T', B*f, J] @ [T', J, 1]: measured 1.4x faster per
+        # step than a broadcast multiply-and-sum over [J, T', B, *f] at MNIST-pairs T=45
+        # (benchmarks/bench_soft_ordering.py), where that temporary outgrows the caches.
         t, b = x.shape[:2]
+        if not self.bank.layer_axis_last:
+            return self._forward_layer_first(x, t, b, tasks)
+        mix = self.scales(tasks)  # [T', J, D]
+        y = x
+        for k in range(self.depth):
+            flat = y.reshape(t * b, *y.shape[2:])  # [T'*B, *f]
+            outs = packed_dropout(self.bank.forward_all_last(flat), self.dropout, self.training)  # [T'*B, *f, L]
+            if self.identity:
+                outs = torch.cat([outs, flat.unsqueeze(-1)], -1)  # [T'*B, *f, J]
+            y = torch.bmm(outs.view(t, -1, outs.shape[-1]), mix[:, :, k:k + 1])  # [T', B*f, 1]
+            y = y.view(t, b, *outs.shape[1:-1])  # [T', B, *f']
+        return y
+
+    def _forward_layer_first(self, x: Tensor, t: int, b: int, tasks: Sequence[int] | None) -> Tensor:
+        """Banks whose layers run one by one (convolutions): mix [J, T', B, *f] by broadcasting."""
         mix = self.scales(tasks).permute(1, 2, 0)  # [J, D, T']
         y = x
         for k in range(self.depth):

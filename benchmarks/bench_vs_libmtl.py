@@ -1,0 +1,138 @@
+"""sharewise vs LibMTL on one multi-task workload: training loop and whole process, alternating.
+
+    .venv/bin/python benchmarks/bench_vs_libmtl.py [--rounds 3] [--steps 2000] [--peer ../shared/peers/libmtl_hps.py]
+
+The workload is the one ``../shared/peers/libmtl_hps.py`` runs through LibMTL 1.1.5's own
+``Trainer`` with hard parameter sharing (``HPS``) and equal weighting (``EW``), the most used
+multi-task library (that script fetches LibMTL from the package registry into a cache folder on
+first use and patches it for a CPU): T=10 tasks, each a 2-class problem on 32 uniform features
+with its own inputs (6,400 training and 64 test rows), batch 64 per task, Adam lr 1e-3, a test
+evaluation every 100 steps, 2000 steps, one thread. The data come from that script's
+``workload()``, so both sides train on the same arrays.
+
+sharewise runs it as a user would: ``sharewise run`` of a config (``parallel`` scheme = hard
+sharing; dense per-task encoder 32 -> 64 with ReLU, then a shared core of four 64 -> 64 ReLU
+layers with dropout 0.5, and a 2-way softmax head per task with cross-entropy), in a fresh
+process that registers the workload as a task set. sharewise therefore computes one 64 x 64
+layer per sample more than LibMTL (its encoder plus four core layers against LibMTL's four
+encoder layers): the comparison is, if anything, tilted against sharewise.
+
+Each round runs LibMTL then sharewise (alternating, so load from other processes hits both
+alike) and records, per side, the training loop's seconds (as each library reports them:
+LibMTL's ``Trainer.train`` incl. its per-epoch test evaluation; sharewise's ``wall_time_s``, the
+``Trainer.fit`` loop incl. its evaluations and final checkpoint) and the whole process's wall
+seconds (interpreter start to exit). The printed ratios are medians over rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER = ROOT.parent / "shared" / "peers" / "libmtl_hps.py"
+
+
+def sharewise_config(steps: int) -> dict[str, Any]:
+    return {
+        "name": "vs_libmtl",
+        "scheme": "parallel",
+        "tasks": {"builder": "libmtl_hps_workload"},
+        "model": {"encoder": {"kind": "dense", "activation": "relu"},
+                  "core": {"kind": "dense", "width": 64, "depth": 4, "dropout": 0.5, "activation": "relu"}},
+        "train": {"steps": steps, "batch_size": 64, "lr": 1e-3, "eval_every": 100, "threads": 1,
+                  "checkpoint_every": 0},
+    }
+
+
+def sharewise_child(steps: int, out: str, peer: str) -> None:
+    """The sharewise side in its own process: register the peer's workload, ``sharewise run``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("libmtl_hps", peer)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+
+    import numpy as np
+
+    from sharewise.data.tasksets import register_taskset
+    from sharewise.data.tasksets._registry import make_task
+
+    @register_taskset("libmtl_hps_workload")
+    def build(*, data_dir: str | None = None, seed: int = 0) -> list:
+        n, tasks = module.N, []
+        for t, (x, y) in enumerate(module.workload()):
+            splits = (np.arange(n), np.arange(0), np.arange(n, len(y)))  # train, (no) val, test
+            tasks.append(make_task(f"t{t}", "multiclass", 2, x, y, splits, scale=False))
+        return tasks
+
+    from sharewise.runner import run
+
+    summary = run(sharewise_config(steps), out, overwrite=True)
+    print(f"sharewise parallel: {steps} steps in {summary['wall_time_s']:.2f} s (training loop, 1 thread(s))")
+
+
+def _timed(cmd: list[str], pattern: str) -> tuple[float, float]:
+    """(training-loop seconds the process printed, whole-process wall seconds)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}"
+           f"{os.environ.get('PYTHONPATH', '')}"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    match = re.search(pattern, proc.stdout)
+    if proc.returncode != 0 or match is None:
+        sys.exit(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return float(match.group(1)), wall
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--peer", default=str(PEER), help="path of libmtl_hps.py")
+    ap.add_argument("--sharewise-child", metavar="OUT", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--json", default=None, help="also write the per-round numbers here")
+    args = ap.parse_args()
+    if args.sharewise_child is not None:
+        sharewise_child(args.steps, args.sharewise_child, args.peer)
+        return
+    if not Path(args.peer).is_file():
+        sys.exit(f"the LibMTL runner {args.peer} does not exist; pass --peer PATH")
+    samples: dict[str, list[tuple[float, float]]] = {"libmtl": [], "sharewise": []}
+    loads = [_load()]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            samples["libmtl"].append(_timed([sys.executable, args.peer, "--steps", str(args.steps), "--threads", "1"],
+                                            r"in ([0-9.]+) s"))
+            samples["sharewise"].append(_timed([sys.executable, __file__, "--steps", str(args.steps), "--peer",
+                                                args.peer, "--sharewise-child", str(Path(tmp) / "run")],
+                                               r"in ([0-9.]+) s"))
+            loads.append(_load())
+            (lm_loop, lm_proc), (sw_loop, sw_proc) = samples["libmtl"][-1], samples["sharewise"][-1]
+            print(f"round {r + 1}: LibMTL loop {lm_loop:.2f} s / process {lm_proc:.2f} s; sharewise loop "
+                  f"{sw_loop:.2f} s / process {sw_proc:.2f} s; load {loads[-1]}", flush=True)
+    med = {k: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v)) for k, v in samples.items()}
+    print(f"medians of {args.rounds} rounds, {args.steps} steps: LibMTL {med['libmtl'][0]:.2f} s loop, "
+          f"{med['libmtl'][1]:.2f} s process; sharewise {med['sharewise'][0]:.2f} s loop, {med['sharewise'][1]:.2f} s "
+          f"process; load average {' -> '.join(loads)}")
+    ratios = [statistics.median(a[i] / b[i] for a, b in zip(samples["libmtl"], samples["sharewise"])) for i in (0, 1)]
+    print(f"speed-up vs LibMTL: {ratios[0]:.1f}x (loop), {ratios[1]:.1f}x (process)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"samples": samples, "loads": loads, "steps": args.steps}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
