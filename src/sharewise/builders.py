@@ -11,10 +11,11 @@ import torch
 
 from torch import Tensor, nn
 
+from sharewise.assemble import finish_model, probe_feature_shape, task_encoders, user_core
 from sharewise.components.conv import ConvPoolLayer
 from sharewise.components.layer_bank import DenseLayerBank, LayerBank, ModuleLayerBank
-from sharewise.components.usage import ParameterUse
-from sharewise.components.task_modules import ChannelPad, Identity, StackedDense
+from sharewise.components.task_modules import ChannelPad, FeatureHeads, Identity, StackedDense
+from sharewise.config.components import has_component, instantiate
 from sharewise.config.schema import RunConfig
 from sharewise.errors import ConfigError
 from sharewise.model import MultiTaskModel
@@ -24,22 +25,6 @@ from sharewise.tasks.spec import TaskData
 
 def _conv_bank(n: int, channels: int, kernel_size: int, pool: bool) -> LayerBank:
     return ModuleLayerBank([ConvPoolLayer(channels, kernel_size, pool) for _ in range(n)])
-
-
-class FeatureHeads(nn.Module):
-    """Flatten (or global-average) the core's features, then the stacked per-task linear heads."""
-
-    def __init__(self, heads: StackedDense, pool: bool) -> None:
-        super().__init__()
-        self.heads, self.pool = heads, pool
-
-    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
-        return self.heads.parameter_users(tasks)
-
-    def forward(self, h: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
-        if self.pool:
-            h = h.mean(dim=(-2, -1))  # [T', B, C]
-        return self.heads(h.flatten(2), tasks)
 
 
 def _encoders(cfg: RunConfig, tasks: Sequence[TaskData]) -> tuple[nn.Module, tuple[int, ...]]:
@@ -75,25 +60,58 @@ def _make_bank_fn(cfg: RunConfig, feature_shape: tuple[int, ...]) -> Any:
     return partial(_conv_bank, channels=core_cfg.width, kernel_size=core_cfg.kernel_size, pool=core_cfg.pool)
 
 
+def uses_components(cfg: RunConfig) -> bool:
+    """True if any module position of ``cfg`` names a user module (``_component_``)."""
+    return (has_component(cfg.model.encoder) or has_component(cfg.model.head)
+            or cfg.model.core.blocks is not None or has_component(cfg.scheme_options))
+
+
+def _component_blocks(value: Any) -> list[nn.Module]:
+    built = instantiate(value, "model.core.blocks")
+    if isinstance(built, nn.Module) and not isinstance(built, (nn.ModuleList, nn.Sequential)):
+        raise ConfigError(f"model.core.blocks: the component returned one {type(built).__name__}; give a list of "
+                          f"D block specs, or a component that returns a list / nn.ModuleList of blocks")
+    return list(built)
+
+
+def _build_with_components(cfg: RunConfig, tasks: Sequence[TaskData]) -> MultiTaskModel:
+    """The user-module path: instantiate every ``_component_`` and assemble (generic banks)."""
+    n_outputs = [t.n_outputs for t in tasks]
+    if has_component(cfg.model.encoder):
+        shapes = [tuple(t.input_shape) for t in tasks]
+        encoders: nn.Module = task_encoders(instantiate(cfg.model.encoder, "model.encoder"), shapes)
+        feature_shape = probe_feature_shape(encoders, shapes)
+    elif cfg.model.encoder.kind == "identity":  # the built-in core-width check does not apply to user blocks
+        encoders = Identity()
+        feature_shape = probe_feature_shape(encoders, [tuple(t.input_shape) for t in tasks])
+    else:
+        encoders, feature_shape = _encoders(cfg, tasks)
+    blocks = _component_blocks(cfg.model.core.blocks) if cfg.model.core.blocks is not None else None
+    if blocks is not None:
+        core = user_core(blocks, feature_shape, cfg.model.core.dropout)
+    else:
+        core = CoreSpec(make_bank=_make_bank_fn(cfg, feature_shape), depth=cfg.model.core.depth,
+                        feature_shape=feature_shape, dropout=cfg.model.core.dropout)
+    options = {k: instantiate(v, f"scheme_options.{k}") for k, v in cfg.scheme_options.items()}
+    heads = instantiate(cfg.model.head, "model.head") if has_component(cfg.model.head) else None
+    head_cfg = cfg.model.head if heads is None else None
+    return finish_model(cfg.scheme, encoders, core, n_outputs, heads=heads, options=options, seed=cfg.seed,
+                        head_pool=head_cfg.pool if head_cfg else "mean",
+                        shared_head=head_cfg.shared if head_cfg else False)
+
+
 def build_model(cfg: RunConfig, tasks: Sequence[TaskData]) -> MultiTaskModel:
     """Encoders E_t, the scheme-arranged core, and heads D_t for ``tasks``.
 
     The heads' input width is found by running the encoders and core once on a zero probe, so
     any scheme (including ones with their own networks, e.g. Gumbel-Matrix's) gets heads that fit.
+    Built-in networks take the fast banks (dense layers as one GEMM); a config naming user
+    modules (``_component_``) goes through :mod:`sharewise.assemble`.
     """
+    if uses_components(cfg):
+        return _build_with_components(cfg, tasks)
     encoders, feature_shape = _encoders(cfg, tasks)
     core = CoreSpec(make_bank=_make_bank_fn(cfg, feature_shape), depth=cfg.model.core.depth,
                     feature_shape=feature_shape, dropout=cfg.model.core.dropout)
-    scheme = create_scheme(cfg.scheme, core, len(tasks), seed=cfg.seed, options=cfg.scheme_options)
-    scheme.eval()
-    with torch.no_grad():
-        out_shape = tuple(scheme(torch.zeros(1, 2, *feature_shape), [0]).shape[2:])
-    scheme.train()
-    head = cfg.model.head
-    out_dims = [t.n_outputs for t in tasks]
-    if head.shared and len(set(out_dims)) != 1:
-        raise ConfigError(f"model.head.shared=true needs every task to have the same output width, got {out_dims}")
-    pool = head.pool == "mean" and len(out_shape) == 3
-    head_in = out_shape[0] if pool else math.prod(out_shape)
-    heads = StackedDense([head_in] * len(tasks), max(out_dims), "linear", shared=head.shared)
-    return MultiTaskModel(encoders, scheme, FeatureHeads(heads, pool))
+    return finish_model(cfg.scheme, encoders, core, [t.n_outputs for t in tasks], options=cfg.scheme_options,
+                        seed=cfg.seed, head_pool=cfg.model.head.pool, shared_head=cfg.model.head.shared)

@@ -222,13 +222,13 @@ def test_reordering_schemes_reject_a_narrowing_layer(name: str) -> None:
 
 def test_layers_of_different_output_shapes_are_named() -> None:
     bank = ModuleLayerBank([nn.Linear(8, 8), nn.Linear(8, 5), nn.Linear(8, 8)])
-    with pytest.raises(ShapeError, match=r"layer 0: \[8\], layer 1: \[5\], layer 2: \[8\]"):
+    with pytest.raises(ShapeError, match=r"layer 0 \(Linear\): \[8\], core layer 1 \(Linear\): \[5\], core layer 2 \(Linear\): \[8\]"):
         check_reorderable(bank, (8,), 3, "soft_ordering")
 
 
 def test_a_layer_that_cannot_take_the_input_is_named() -> None:
     bank = ModuleLayerBank([nn.Linear(8, 8), nn.Linear(7, 8)])
-    with pytest.raises(ShapeError, match=r"core layer 1 cannot take an input of shape \[8\] at depth 0"):
+    with pytest.raises(ShapeError, match=r"core layer 1 \(Linear\) cannot take an input of shape \[8\] at depth 0"):
         check_reorderable(bank, (8,), 2, "permuted")
 
 
@@ -238,7 +238,7 @@ def test_parallel_does_not_need_reorderable_layers() -> None:
                     depth=2, feature_shape=(32,))
     scheme = create_scheme("parallel", core, 3)
     assert scheme(torch.randn(3, BATCH, 32)).shape == (3, BATCH, 16)
-    with pytest.raises(ShapeError, match=r"core layer 1 cannot take an input of shape \[32\]"):
+    with pytest.raises(ShapeError, match=r"core layer 1 \(Linear\) cannot take an input of shape \[32\]"):
         create_scheme("soft_ordering", core, 3)
     # Depth 1 of the dense 32 -> 16 bank is fine for parallel as well.
     assert create_scheme("parallel", narrowing_core(depth=1), 2)(torch.randn(2, 4, 32)).shape == (2, 4, 16)

@@ -126,6 +126,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from sharewise.builders import build_model, uses_components
     from sharewise.data.tasksets import available_tasksets
     from sharewise.sharing import available_schemes
 
@@ -135,7 +136,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if not args.config:
             return 0
     cfg = parse_config(load_config(args.config, args.overrides))
-    print(f"{args.config}: OK (scheme {cfg.scheme}, task set {cfg.tasks.builder}, {cfg.train.steps} steps)")
+    built = ""
+    if uses_components(cfg):  # user modules: import, build and probe them on the tasks' input shape
+        from sharewise.data.tasksets import build_tasks
+
+        tasks = build_tasks(cfg.tasks.builder, data_dir=args.data_dir, seed=cfg.seed, options=cfg.tasks.options)
+        model = build_model(cfg, tasks)
+        built = f", user modules built and probed: {sum(p.numel() for p in model.parameters())} parameters"
+    print(f"{args.config}: OK (scheme {cfg.scheme}, task set {cfg.tasks.builder}, {cfg.train.steps} steps{built})")
     return 0
 
 

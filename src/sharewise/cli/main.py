@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a config without training")
     p.add_argument("config", nargs="?")
     p.add_argument("--list", action="store_true", help="list schemes and task sets")
+    p.add_argument("--data-dir", default=None,
+                   help="where the data lives; a config naming user modules (_component_) is built once on a "
+                        "probe of its tasks' input shape, which needs the tasks")
     p.add_argument("overrides", nargs="*", metavar="key=value")
 
     p = sub.add_parser("demo", help="train every scheme on bundled data and print the comparison")

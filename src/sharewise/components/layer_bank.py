@@ -43,6 +43,10 @@ class LayerBank(nn.Module, abc.ABC):
     n_layers: int
     layer_axis_last: bool = False  # True: forward_all_last is native (no copy), so schemes prefer it
 
+    def describe(self, j: int) -> str:
+        """How error messages name layer j (user blocks say their class and position)."""
+        return f"core layer {j}"
+
     @abc.abstractmethod
     def forward_one(self, j: int, x: Tensor) -> Tensor:
         """x [N, *f] -> [N, *f']: layer j."""
@@ -135,12 +139,21 @@ class DenseLayerBank(LayerBank):
 
 
 class ModuleLayerBank(LayerBank):
-    """Any modules as layers; loops over layers (not tasks). Used for convolutions."""
+    """Any modules as layers; loops over layers (not tasks). Used for convolutions and user blocks.
 
-    def __init__(self, layers: Sequence[nn.Module]) -> None:
+    ``names`` (optional) is how error messages call each layer, e.g. ``"block 2 (BasicBlock)"``.
+    """
+
+    def __init__(self, layers: Sequence[nn.Module], names: Sequence[str] | None = None) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.n_layers = len(self.layers)
+        self._names = list(names) if names is not None else None
+
+    def describe(self, j: int) -> str:
+        if self._names is not None:
+            return f"core {self._names[j]}"
+        return f"core layer {j} ({type(self.layers[j]).__name__})"
 
     def forward_one(self, j: int, x: Tensor) -> Tensor:
         return self.layers[j](x)

@@ -70,12 +70,15 @@ class ModularLayer(nn.Module):
     def _probe(self) -> tuple[int, ...]:
         probe = torch.zeros(2, *self.in_shape)
         shapes: list[tuple[int, ...] | str] = []
+        was_training = self.bank.training
+        self.bank.eval()  # the probe must not move a component's batch-norm statistics
         with torch.no_grad():
             for c in range(self.n_components):
                 try:
                     shapes.append(tuple(self.bank.forward_one(c, probe).shape[1:]))
-                except RuntimeError as err:
+                except (RuntimeError, ValueError, IndexError, TypeError) as err:
                     shapes.append(f"error: {str(err).splitlines()[0]}")
+        self.bank.train(was_training)
         if len(set(shapes)) > 1 or isinstance(shapes[0], str):
             listing = ", ".join(f"{n}: {list(s) if isinstance(s, tuple) else s}"
                                 for n, s in zip(self.names, shapes))

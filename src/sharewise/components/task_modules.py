@@ -100,3 +100,90 @@ class Identity(nn.Module):
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         return x
+
+
+class TaskModules(nn.Module):
+    """The user's task encoders E_t or heads D_t: one module per task, or one module for all.
+
+    ``[T', B, *in] -> [T', B, *out]``. A shared module runs once on the stacked batch
+    ``[T'*B, *in]``; per-task modules run once each on their task's rows (different modules
+    cannot be stacked into one call in general). ``in_shapes`` (encoders of tasks whose inputs
+    differ in shape): the sampler hands such inputs flattened and zero-padded to the widest
+    task, so each task's rows are cut back to its own shape first. ``pad_to`` zero-pads the last
+    axis to a common width, so heads of tasks with fewer outputs fit the stacked output
+    ``[T', B, O_max]`` (the loss ignores the padded logits).
+    """
+
+    def __init__(self, modules: nn.Module | Sequence[nn.Module], n_tasks: int, pad_to: int | None = None,
+                 role: str = "encoders", in_shapes: Sequence[Sequence[int]] | None = None) -> None:
+        super().__init__()
+        self.role, self.pad_to, self.n_tasks = role, pad_to, n_tasks
+        self.in_shapes = [tuple(int(d) for d in s) for s in in_shapes] if in_shapes is not None else None
+        if isinstance(modules, nn.Module) and not isinstance(modules, nn.ModuleList):
+            self.shared: nn.Module | None = modules
+            self.per_task: nn.ModuleList | None = None
+        else:
+            mods = list(modules)
+            if len(mods) != n_tasks:
+                from sharewise.errors import ConfigError
+
+                raise ConfigError(f"{role}: expected one module per task ({n_tasks}) or one shared module, "
+                                  f"but got a list of {len(mods)}")
+            self.shared, self.per_task = None, nn.ModuleList(mods)
+
+    def module_of(self, task: int) -> nn.Module:
+        return self.shared if self.shared is not None else self.per_task[task]  # type: ignore[index]
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        """A shared module is used by every task; task t alone uses its own module's parameters."""
+        ids = list(range(self.n_tasks)) if tasks is None else [int(t) for t in tasks]
+        if self.per_task is None:
+            return used_by_all(self.parameters(), len(ids))
+        uses = []
+        for owner, module in enumerate(self.per_task):
+            users = torch.tensor([[t == owner] for t in ids], dtype=torch.bool)  # [T', 1]
+            uses += [ParameterUse(p, users) for p in module.parameters() if p.requires_grad]
+        return uses
+
+    def _own_input(self, x: Tensor, task: int) -> Tensor:
+        """One task's rows ``[B, *padded]`` cut back to the task's own input shape."""
+        if self.in_shapes is None or tuple(x.shape[1:]) == self.in_shapes[task]:
+            return x
+        shape = self.in_shapes[task]
+        return x.reshape(x.shape[0], -1)[:, :math.prod(shape)].reshape(x.shape[0], *shape)
+
+    def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        t, b = x.shape[:2]
+        ids = list(range(t)) if tasks is None else [int(i) for i in tasks]
+        same_shape = self.in_shapes is None or all(self.in_shapes[i] == tuple(x.shape[2:]) for i in ids)
+        if self.shared is not None and same_shape:
+            y = self.shared(x.reshape(t * b, *x.shape[2:]))  # [T'*B, *out]
+            return self._pad(y.view(t, b, *y.shape[1:]))
+        return torch.stack([self._pad(self.module_of(i)(self._own_input(x[row], i))) for row, i in enumerate(ids)])
+
+    def _pad(self, y: Tensor) -> Tensor:
+        if self.pad_to is not None and y.shape[-1] < self.pad_to:
+            return F.pad(y, (0, self.pad_to - y.shape[-1]))
+        return y
+
+    def task_parameter_counts(self, n_tasks: int) -> tuple[list[int], int]:
+        """(parameters each task owns, parameters shared by all tasks)."""
+        if self.shared is not None:
+            return [0] * n_tasks, sum(p.numel() for p in self.shared.parameters())
+        return [sum(p.numel() for p in m.parameters()) for m in self.per_task], 0  # type: ignore[union-attr]
+
+
+class FeatureHeads(nn.Module):
+    """Flatten (or global-average) the core's features, then the stacked per-task linear heads."""
+
+    def __init__(self, heads: StackedDense, pool: bool) -> None:
+        super().__init__()
+        self.heads, self.pool = heads, pool
+
+    def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
+        return self.heads.parameter_users(tasks)
+
+    def forward(self, h: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        if self.pool:
+            h = h.mean(dim=(-2, -1))  # [T', B, C]
+        return self.heads(h.flatten(2), tasks)

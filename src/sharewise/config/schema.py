@@ -46,6 +46,9 @@ class CoreConfig:
     activation: str = _opt("relu", ("relu", "linear", "tanh", "sigmoid"))
     kernel_size: int = _opt(3, minimum=1)
     pool: bool = _opt(True, doc="2x2 max pool after each conv layer")
+    blocks: list | dict | None = _opt(None, doc="the user's own core blocks: a list of D `_component_` specs, or "
+                                           "one that returns the list (a backbone split into stages); then "
+                                           "kind/width/activation/kernel_size/pool are not used and depth = D")
 
 
 @dataclass
@@ -56,9 +59,12 @@ class HeadConfig:
 
 @dataclass
 class ModelConfig:
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    """``encoder`` and ``head`` may instead be a user module: a ``_component_`` spec (one module
+    for every task) or a list of them (one per task); see ``sharewise.config.components``."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig, metadata={"component": True})
     core: CoreConfig = field(default_factory=CoreConfig)
-    head: HeadConfig = field(default_factory=HeadConfig)
+    head: HeadConfig = field(default_factory=HeadConfig, metadata={"component": True})
 
 
 @dataclass

@@ -10,6 +10,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from sharewise.config.components import check_components, has_component
 from sharewise.config.schema import RunConfig
 from sharewise.errors import ConfigError
 
@@ -53,6 +54,10 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
             problems.append(_unknown_key(str(key), list(fields), where))
             continue
         hint, meta = hints[key], fields[key].metadata
+        if meta.get("component") and has_component(value):
+            check_components(value, f"{where}{key}", problems)  # a user module in place of the section
+            kwargs[key] = value
+            continue
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{where}{key}.", problems)
             continue
@@ -128,12 +133,33 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
             build_weighting(cfg.train.weighting, [], cfg.train.weighting_options)
         except ConfigError as err:
             problems.append(str(err))
+    _check_core_blocks(cfg, data, problems)
+    check_components(cfg.scheme_options, "scheme_options", problems)
     if not 0.0 <= cfg.model.core.dropout < 1.0:
         problems.append(f"model.core.dropout: expected a drop probability in [0, 1), got {cfg.model.core.dropout}")
     if problems:
         lines = "\n  - ".join(problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n  - {lines}")
     return cfg
+
+
+def _check_core_blocks(cfg: RunConfig, data: dict[str, Any], problems: list[str]) -> None:
+    """``model.core.blocks``: D component specs, or one that returns them; depth must agree."""
+    blocks = cfg.model.core.blocks
+    if blocks is None:
+        return
+    if not has_component(blocks):
+        problems.append(f"model.core.blocks: expected a list of {{_component_: ...}} specs or one spec that returns "
+                        f"the list of blocks, got {blocks!r}")
+        return
+    check_components(blocks, "model.core.blocks", problems)
+    raw = data.get("model", {}).get("core", {}) if isinstance(data.get("model"), dict) else {}
+    given_depth = raw.get("depth") if isinstance(raw, dict) else None
+    if isinstance(blocks, list) and given_depth is not None and given_depth != len(blocks):
+        problems.append(f"model.core.depth: the core has the {len(blocks)} blocks of model.core.blocks, but "
+                        f"depth={given_depth} was given; drop depth or make it {len(blocks)}")
+    elif isinstance(blocks, list):
+        cfg.model.core.depth = len(blocks)  # the saved config says what was built
 
 
 def config_to_dict(cfg: RunConfig) -> dict[str, Any]:

@@ -6,8 +6,9 @@ input), each refining the previous one. Every group at depth ``d`` owns one copy
 plain data (``tree.json`` written by ``sharewise branch``, see ``sharewise.analysis.trees``); it
 is returned by :meth:`Branched.learned_structure` so that it lands in the run's ``summary.json``.
 
-Works over any core the library builds (dense layers, conv blocks): the copies come from the
-core's ``make_bank``, so block ``d``'s copies are layers of one bank addressed by index.
+Works over any core: the library's (dense layers, conv blocks) or the user's own D blocks (a
+backbone split into stages). The copies come from ``CoreSpec.bank_of_blocks``: group g at depth d
+gets a copy of block d, and all copies are layers of one bank addressed by index.
 
 ``shared_encoder`` (the MTL baseline of Table 1: every block shared, per-task heads) is the
 branched network of the fully shared tree. It computes exactly what ``parallel`` computes (a
@@ -154,12 +155,12 @@ def build_branched(core: CoreSpec, n_tasks: int, *, seed: int = 0,
     if len(partitions) != core.depth:
         raise ConfigError(f"scheme_options.tree has {len(partitions)} depths but the core has "
                           f"model.core.depth={core.depth} blocks; give one partition per block")
-    n_groups = sum(len(p) for p in partitions)
-    return Branched(core.make_bank(n_groups), partitions, core.dropout, names)
+    block_of_layer = [d for d, partition in enumerate(partitions) for _ in partition]  # group order of Branched
+    return Branched(core.bank_of_blocks(block_of_layer), partitions, core.dropout, names)
 
 
 @register_scheme("shared_encoder")
 def build_shared_encoder(core: CoreSpec, n_tasks: int, *, seed: int = 0) -> Branched:
     """Every block shared by all tasks (Table 1's "MTL baseline"); equals ``parallel``."""
     shared = [(tuple(range(n_tasks)),)] * core.depth
-    return Branched(core.make_bank(core.depth), shared, core.dropout)
+    return Branched(core.bank_of_blocks(range(core.depth)), shared, core.dropout)

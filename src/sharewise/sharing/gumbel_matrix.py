@@ -26,6 +26,8 @@ Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
 - ``arch_lr_multiplier`` (None = T): the allocation logits' learning rate is this multiple of
   the model's (Sec. V-B: the logits are updated once every T single-task steps, so the paper's
   rule of thumb is T times; e.g. Omniglot-20: 2e-3 vs 1e-4). Set 1 for the 4-MNISTs setting.
+- ``components``: the user's own modular layers instead of ``network`` (a list of lists of
+  modules, the same in / out shape within a layer; from YAML, ``_component_`` specs).
 - ``eval_sampling`` (False): sample allocations (with noise) at evaluation instead of ML.
 - ``execution`` ("auto": stacked unless the stacked component outputs exceed a size cut-off,
   then per task), ``task_chunk`` (1: tasks per chunk in per_task execution),
@@ -46,6 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
+from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.modular import ModularLayer, ModularNetwork
 from sharewise.components.modular_sets import build_modular_network
 from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
@@ -257,9 +260,21 @@ def no_sharing_allocation(n_tasks: int, n_components: int) -> Tensor:
 
 
 def build_network(core: CoreSpec, network: str, n_components: int | None,
-                  network_options: dict[str, Any] | None) -> ModularNetwork:
-    """``"core"``: one modular layer of ``n_components`` (default 4) core layers per core depth;
-    else a named network, whose own options (its component count too) are ``network_options``."""
+                  network_options: dict[str, Any] | None,
+                  components: Sequence[Sequence[nn.Module]] | None = None) -> ModularNetwork:
+    """The modular network the allocation routes through.
+
+    ``components`` (the user's own): one list of modules per modular layer, the same in / out
+    shape within a layer (``[[c11, c12, ...], [c21, ...], ...]``); layer 1 takes the encoders'
+    output. Else ``network="core"``: one modular layer of ``n_components`` (default 4) copies of
+    core block d per depth d; else a named network, whose own options (its component count too)
+    are ``network_options``.
+    """
+    if components is not None:
+        if network != "core" or network_options or n_components is not None:
+            raise ConfigError("scheme_options.components gives the modular layers, so network, n_components "
+                              "and network_options must be left unset")
+        return user_modular_network(components, core.feature_shape)
     if network != "core":
         if n_components is not None:
             raise ConfigError(f"scheme_options.n_components={n_components} sets the components of network 'core' "
@@ -270,11 +285,30 @@ def build_network(core: CoreSpec, network: str, n_components: int | None,
     if network_options:
         raise ConfigError(f"network 'core' takes no network_options, but got {sorted(network_options)}")
     layers, shape = [], tuple(core.feature_shape)
-    for _ in range(core.depth):
-        layers.append(ModularLayer(core.make_bank(n_components), shape))
+    for d in range(core.depth):
+        layers.append(ModularLayer(core.bank_of_blocks([d] * n_components), shape))
         shape = layers[-1].out_shape
     return ModularNetwork(layers, core.feature_shape)
 
+
+def user_modular_network(components: Sequence[Sequence[nn.Module]], in_shape: Sequence[int]) -> ModularNetwork:
+    """Modular layers over the user's components; shapes are probed layer by layer (errors name them)."""
+    if isinstance(components, nn.Module) or not len(components):
+        raise ConfigError("scheme_options.components: expected a list of modular layers, each a list of "
+                          f"modules ([[c11, c12], [c21, c22]]), but got {type(components).__name__}")
+    layers, shape = [], tuple(int(s) for s in in_shape)
+    for l, layer in enumerate(components):
+        if isinstance(layer, nn.Module) or not len(layer):
+            raise ConfigError(f"scheme_options.components[{l}]: expected a non-empty list of modules, but got "
+                              f"{type(layer).__name__}")
+        bad = [f"{c}: {type(m).__name__}" for c, m in enumerate(layer) if not isinstance(m, nn.Module)]
+        if bad:
+            raise ConfigError(f"scheme_options.components[{l}]: every component must be a torch.nn.Module, but "
+                              f"got {', '.join(bad)}")
+        names = [f"l{l}c{c}:{type(m).__name__}" for c, m in enumerate(layer)]
+        layers.append(ModularLayer(ModuleLayerBank(list(layer), names=names), shape, names=names))
+        shape = layers[-1].out_shape
+    return ModularNetwork(layers, tuple(int(s) for s in in_shape))
 
 
 @register_scheme("gumbel_matrix")
@@ -283,9 +317,9 @@ def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
                         p_init: float = 0.5, temperature_initial: float = 50.0, temperature_floor: float = 0.5,
                         budget: float | None = None, budget_weight: float = 1.0, eval_sampling: bool = False,
                         arch_lr_multiplier: float | None = None, execution: str = "auto", task_chunk: int = 1,
-                        inactive_no_grad: bool = False) -> GumbelMatrix:
+                        inactive_no_grad: bool = False, components: list | None = None) -> GumbelMatrix:
     """Learned allocation (Maziarz et al.); see the module docstring for every option."""
-    net = build_network(core, network, n_components, network_options)
+    net = build_network(core, network, n_components, network_options, components)
     return GumbelMatrix(net, n_tasks, seed=seed, p_init=p_init,
                         temperature=TemperatureSchedule(temperature_initial, temperature_floor),
                         budget=budget, budget_weight=budget_weight, eval_sampling=eval_sampling,
@@ -296,9 +330,10 @@ def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
 @register_scheme("shared_bottom")
 def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
                         n_components: int | None = None, network_options: dict[str, Any] | None = None,
-                        execution: str = "auto", task_chunk: int = 1) -> FixedAllocation:
+                        execution: str = "auto", task_chunk: int = 1,
+                        components: list | None = None) -> FixedAllocation:
     """Every task uses every component of every modular layer."""
-    net = build_network(core, network, n_components, network_options)
+    net = build_network(core, network, n_components, network_options, components)
     alloc = [torch.ones(n_tasks, c) for c in net.components_per_layer]
     return FixedAllocation(net, n_tasks, alloc, "shared_bottom", dropout=core.dropout, execution=execution,
                            task_chunk=task_chunk, inactive_no_grad=False)
@@ -307,9 +342,10 @@ def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
 @register_scheme("no_sharing")
 def build_no_sharing(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
                      n_components: int | None = None, network_options: dict[str, Any] | None = None,
-                     execution: str = "auto", task_chunk: int = 1) -> FixedAllocation:
+                     execution: str = "auto", task_chunk: int = 1,
+                     components: list | None = None) -> FixedAllocation:
     """Task i uses only its own components (component i when T = C) in every layer; needs T <= C."""
-    net = build_network(core, network, n_components, network_options)
+    net = build_network(core, network, n_components, network_options, components)
     alloc = [no_sharing_allocation(n_tasks, c) for c in net.components_per_layer]
     return FixedAllocation(net, n_tasks, alloc, "no_sharing", dropout=core.dropout, execution=execution,
                            task_chunk=task_chunk, inactive_no_grad=False)
