@@ -137,9 +137,9 @@ def test_loss_falls_on_a_fixed_batch(scheme: str, kind: str) -> None:
     before = _measure(model, x, y, kind)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for step in range(12):
-        model.core.on_train_step(step)
+        model.scheme.on_update(step)
         loss = loss_of(model, x, y, kind)
-        reg = model.core.regularizer()
+        reg = model.scheme.regularizer()
         (loss if reg is None else loss + reg).backward()
         opt.step()
         opt.zero_grad()
@@ -154,7 +154,7 @@ def test_every_parameter_gets_a_gradient_under_soft_ordering(kind: str) -> None:
     loss_of(model, x, y, kind).backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum())]
     assert not missing, missing
-    assert model.architecture_parameters() == [model.core.logits]
+    assert model.architecture_parameters() == [model.scheme.logits]
 
 
 def test_soft_ordering_of_user_blocks_equals_eq7_loop() -> None:
@@ -163,17 +163,17 @@ def test_soft_ordering_of_user_blocks_equals_eq7_loop() -> None:
     blocks = [MLPBlock(5) for _ in range(3)]
     model = assemble_model("soft_ordering", n_outputs=[2, 2], input_shape=[5], blocks=blocks, options={"identity": True})
     with torch.no_grad():
-        model.core.logits.copy_(torch.randn(model.core.logits.shape))
+        model.scheme.logits.copy_(torch.randn(model.scheme.logits.shape))
     x = torch.randn(2, 4, 5)
-    got = model.core(x)
-    s = torch.softmax(model.core.logits, dim=1)  # [T, J, D]
+    got = model.scheme(x)
+    s = torch.softmax(model.scheme.logits, dim=1)  # [T, J, D]
     for t in range(2):
         h = x[t]
         for k in range(3):
             outs = [blocks[j](h) for j in range(3)] + [h]
             h = sum(s[t, j, k] * outs[j] for j in range(4))
         torch.testing.assert_close(got[t], h)
-    assert model.core.bank.layers[1] is blocks[1]  # the user's modules themselves are trained
+    assert model.scheme.bank.layers[1] is blocks[1]  # the user's modules themselves are trained
 
 
 def test_parallel_and_permuted_of_user_blocks_equal_loops() -> None:
@@ -181,26 +181,26 @@ def test_parallel_and_permuted_of_user_blocks_equal_loops() -> None:
     blocks = [MLPBlock(5) for _ in range(3)]
     x = torch.randn(2, 4, 5)
     par = assemble_model("parallel", n_outputs=[2, 2], input_shape=[5], blocks=blocks)
-    torch.testing.assert_close(par.core(x), blocks[2](blocks[1](blocks[0](x))))
+    torch.testing.assert_close(par.scheme(x), blocks[2](blocks[1](blocks[0](x))))
     perm = assemble_model("permuted", n_outputs=[2, 2], input_shape=[5], blocks=blocks, seed=3)
-    for t, order in enumerate(perm.core.permutations.tolist()):
+    for t, order in enumerate(perm.scheme.permutations.tolist()):
         h = x[t]
         for j in order:
             h = blocks[j](h)
-        torch.testing.assert_close(perm.core(x)[t], h)
+        torch.testing.assert_close(perm.scheme(x)[t], h)
 
 
 def test_frozen_uniform_scales_stay_uniform() -> None:
     model = build("soft_ordering_uniform", "mlp")
     assert model.architecture_parameters() == []
-    assert torch.allclose(model.core.scales(), torch.full_like(model.core.scales(), 1 / 3))
+    assert torch.allclose(model.scheme.scales(), torch.full_like(model.scheme.scales(), 1 / 3))
 
 
 def test_single_task_columns_are_copies_of_the_blocks() -> None:
     torch.manual_seed(0)
     blocks = [MLPBlock(4), MLPBlock(4)]
     model = assemble_model("single_task", n_outputs=[2, 2, 2], input_shape=[4], blocks=blocks)
-    layers = model.core.bank.layers
+    layers = model.scheme.bank.layers
     assert len(layers) == 6 and layers[0] is blocks[0] and layers[1] is blocks[1]
     for t in (1, 2):  # task t owns layers t*D + d: deep copies with the same starting weights
         for d in (0, 1):
@@ -214,7 +214,7 @@ def test_gumbel_matrix_options_over_user_components() -> None:
     model = assemble_model("gumbel_matrix", n_outputs=[2, 2], input_shape=[4],
                            options={"components": comps, "budget": 0.5, "p_init": 0.9, "temperature_initial": 10.0,
                                     "execution": "per_task", "arch_lr_multiplier": 1.0}, seed=0)
-    core = model.core
+    core = model.scheme
     assert core.network.components_per_layer == [3, 2] and core.budget == 0.5
     assert core.arch_lr_multiplier == 1.0 and core.execution == "per_task"
     assert [p.shape for p in core.architecture_parameters()] == [torch.Size([2, 3, 2]), torch.Size([2, 2, 2])]
@@ -262,3 +262,18 @@ def test_probes_leave_batch_norm_statistics_alone() -> None:
     blocks = [BasicBlock(4) for _ in range(2)]
     assemble_model("soft_ordering", n_outputs=[2], input_shape=[4, 6, 6], blocks=blocks)
     assert all(int(b.bn1.num_batches_tracked) == 0 for b in blocks)
+
+
+def test_per_task_modules_declare_their_users() -> None:
+    """Structure-aware aggregation reads parameter_users: task t uses only its own encoder and head."""
+    model = build("parallel", "transformer")
+    x, _ = batch("transformer")
+    out = model(x)
+    out[0].sum().backward()  # task 0's loss only
+    uses = {id(u.param): u.users for u in model.parameter_users()}
+    for t, enc in enumerate(model.encoders.per_task):
+        for p in enc.parameters():
+            assert uses[id(p)].tolist() == [[t == 0], [t == 1]]
+            assert (p.grad is not None and bool(p.grad.abs().sum())) == (t == 0)
+    shared_head = next(iter(model.heads.shared.parameters()))
+    assert uses[id(shared_head)].all()

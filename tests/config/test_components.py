@@ -69,9 +69,9 @@ def test_a_config_naming_user_modules_builds_them(user_pkg: str) -> None:
     assert cfg.model.core.depth == 3  # the number of blocks given
     tasks = build_tasks("demo", data_dir=None, seed=0, options={"names": ["iris", "wine", "friedman1"]})
     model = build_model(cfg, tasks)
-    assert isinstance(model.core, SoftOrdering)
-    assert [type(m).__name__ for m in model.core.bank.layers] == ["MLPBlock"] * 3
-    assert model.core.bank.layers[0] is not model.core.bank.layers[1]  # one instance per spec
+    assert isinstance(model.scheme, SoftOrdering)
+    assert [type(m).__name__ for m in model.scheme.bank.layers] == ["MLPBlock"] * 3
+    assert model.scheme.bank.layers[0] is not model.scheme.bank.layers[1]  # one instance per spec
 
 
 def test_gumbel_components_and_per_task_encoders_from_yaml(user_pkg: str) -> None:
@@ -80,7 +80,7 @@ def test_gumbel_components_and_per_task_encoders_from_yaml(user_pkg: str) -> Non
     data["model"] = {"encoder": [{"_component_": f"{user_pkg}.Encoder", "out": 6}] * 3}
     cfg = parse_config(data)
     model = build_model(cfg, build_tasks("demo", data_dir=None, seed=0, options={"names": ["iris", "wine", "friedman1"]}))
-    assert isinstance(model.core, GumbelMatrix) and model.core.network.components_per_layer == [2, 3]
+    assert isinstance(model.scheme, GumbelMatrix) and model.scheme.network.components_per_layer == [2, 3]
     assert len(model.encoders.per_task) == 3
 
 

@@ -88,10 +88,10 @@ def test_branched_pipeline_end_to_end_on_resnet18_stages() -> None:
     assert n_shared <= tree["params"] <= budget
 
     branched = build("branched", tasks, tree=tree)
-    assert isinstance(branched.core, Branched)
+    assert isinstance(branched.scheme, Branched)
     assert sum(p.numel() for p in branched.parameters()) == tree["params"]
     groups = [len(p) for p in tree["partitions"]]
-    assert [type(m).__name__ for m in branched.core.bank.layers] == ["Sequential"] * sum(groups)
+    assert [type(m).__name__ for m in branched.scheme.bank.layers] == ["Sequential"] * sum(groups)
 
     before = fixed_batch_loss(branched, tasks)
     Trainer(train_cfg(15), branched, tasks).fit()
@@ -153,7 +153,7 @@ def test_user_modules_from_yaml_resume_exactly(tmp_path: Path, user_module: None
     resumed = _trainer(cfg, tmp_path / "cut")
     resumed.load_state_dict(state)
     result = resumed.fit()
-    assert result.best_step == full_result.best_step and result.best_val_loss == full_result.best_val_loss
+    assert result.best_step == full_result.best_step and result.best_score == full_result.best_score
     assert all(torch.equal(a, b) for a, b in zip(resumed.model.parameters(), full.model.parameters()))
 
 
