@@ -37,10 +37,10 @@ def test_run_writes_html_with_plots_metrics_and_config(finished: Path) -> None:
     assert len(images) >= 3  # learning curves, soft order, layer usage
     assert all(base64.b64decode(img).startswith(b"\x89PNG") for img in images)
     assert f"{100 * summary['tasks']['iris']['test_error']:.2f}" in html
-    assert f"RMSE {summary['tasks']['friedman1']['test_rmse']:.4g}" in html
+    assert f"<td>{summary['tasks']['friedman1']['test_rmse']:.4g}</td>" in html  # the test RMSE column
     assert "Learned soft order per task" in html and "best step 6" in html
     assert "scheme: soft_ordering" in html  # the resolved config
-    assert "src='http" not in html and "<script" not in html  # self-contained
+    assert "src='http" not in html and "<script src" not in html  # self-contained (the sort script is inline)
 
     md = (finished / "report.md").read_text()
     assert "| iris | multiclass |" in md and "```yaml" in md

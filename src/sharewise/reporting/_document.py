@@ -14,7 +14,15 @@ from sharewise.reporting import plots
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
         "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
-        "pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:85%}img{max-width:100%}")
+        "pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:85%}img{max-width:100%}"
+        "table.sortable th{cursor:pointer}table.sortable th:hover{background:#e4e4e4}")
+# Click a header of a sortable table to sort by that column (numbers by value, "-" last); again to reverse.
+_SORT_JS = ("document.querySelectorAll('table.sortable').forEach(function(t){t.querySelectorAll('th')"
+            ".forEach(function(th,i){th.onclick=function(){var rows=Array.from(t.rows).slice(1),"
+            "d=th.dataset.d=th.dataset.d==='1'?'-1':'1';function v(r){var c=r.cells[i].textContent,"
+            "n=parseFloat(c);return isNaN(n)?c:n}rows.sort(function(a,b){var x=v(a),y=v(b);"
+            "if(typeof x!==typeof y)return typeof x==='number'?-1:1;return (x<y?-1:x>y?1:0)*d});"
+            "rows.forEach(function(r){t.tBodies[0].appendChild(r)})}})});")
 
 
 @dataclass
@@ -28,8 +36,9 @@ class Document:
     def para(self, text: str) -> None:
         self.blocks.append(("p", text))
 
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        self.blocks.append(("table", (header, rows)))
+    def table(self, header: list[str], rows: list[list[str]], sortable: bool = False) -> None:
+        """``sortable``: in HTML, clicking a header sorts the rows by that column."""
+        self.blocks.append(("table", (header, rows, sortable)))
 
     def markdown_table(self, text: str) -> None:
         """A Markdown pipe table (plus notes) as produced by ``compare.markdown_table``."""
@@ -55,10 +64,11 @@ class Document:
             elif kind == "p":
                 out.append(f"<p>{e(data)}</p>")
             elif kind == "table":
-                header, rows = data
-                out.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
+                header, rows, sortable = data
+                cls = " class='sortable'" if sortable else ""
+                out.append(f"<table{cls}><tbody><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>")
                 out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
-                out.append("</table>")
+                out.append("</tbody></table>")
             elif kind == "md":
                 out.append(_md_table_to_html(data))
             elif kind == "pre":
@@ -70,6 +80,8 @@ class Document:
                 b64 = base64.b64encode(png).decode()
                 out.append(f"<figure><img alt='{e(name)}' src='data:image/png;base64,{b64}'>"
                            f"<figcaption>{e(caption)}</figcaption></figure>")
+        if any(kind == "table" and data[2] for kind, data in self.blocks):
+            out.append(f"<script>{_SORT_JS}</script>")
         out.append("</body></html>\n")
         return "\n".join(out)
 
@@ -82,7 +94,7 @@ class Document:
             elif kind == "p":
                 out += [data, ""]
             elif kind == "table":
-                header, rows = data
+                header, rows, _ = data
                 out.append("| " + " | ".join(header) + " |")
                 out.append("|" + "---|" * len(header))
                 out += ["| " + " | ".join(row) + " |" for row in rows]

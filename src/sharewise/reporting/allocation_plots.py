@@ -24,6 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sharewise.reporting import plots  # noqa: E402
+
 _PROB_KEY = re.compile(r"^prob/t(\d+)/l(\d+)/c(\d+)$")
 
 
@@ -78,7 +80,7 @@ def plot_allocation(allocation: Mapping[str, Sequence[Sequence[int]]], task_name
     for edge in np.cumsum(widths)[:-1]:
         ax.axvline(edge - 0.5, color="white", linewidth=1.5)
     names = list(task_names) if task_names is not None else [str(i) for i in range(t)]
-    ax.set_yticks(range(t), names, fontsize=7 if t > 12 else 9)
+    plots.task_ticks(ax, names, "y", fontsize=7 if t > 12 else 9)
     centres = np.cumsum(widths) - np.asarray(widths) / 2 - 0.5
     ax.set_xticks(centres, [f"layer {i}" for i in range(len(widths))], fontsize=8)
     ax.set_title(f"Allocation (active {image.mean():.0%})")
@@ -96,8 +98,8 @@ def plot_task_similarity(similarity: Sequence[Sequence[float]], task_names: Sequ
     image = ax.imshow(sim, vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
     names = list(task_names) if task_names is not None else [str(i) for i in range(t)]
     size = 6 if t > 12 else 9
-    ax.set_yticks(range(t), names, fontsize=size)
-    ax.set_xticks(range(t), names, fontsize=size, rotation=90)
+    plots.task_ticks(ax, names, "y", fontsize=size)
+    plots.task_ticks(ax, names, "x", fontsize=size, rotation=90)
     fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
     ax.set_title("Task embedding similarity")
     return fig, ax

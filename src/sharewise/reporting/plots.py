@@ -25,6 +25,8 @@ def plot_soft_order(scales: Sequence, task_names: Sequence[str], candidates: Seq
     """scales [T][J][D] -> a grid of T images (rows: candidate layers, columns: depths)."""
     s = np.asarray(scales, dtype=float)  # [T, J, D]
     t = s.shape[0]
+    if t > 12:  # a panel per task is unreadable at 100+ tasks: one task x (layer, depth) image
+        return _soft_order_heatmap(s, task_names, candidates, fig)
     cols = min(t, 5)
     rows = math.ceil(t / cols)
     if fig is None:
@@ -45,6 +47,26 @@ def plot_soft_order(scales: Sequence, task_names: Sequence[str], candidates: Seq
         fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="scale s(t, j, k)")
     fig.suptitle("Learned soft order per task")
     return fig, axes
+
+
+def _soft_order_heatmap(s: np.ndarray, task_names: Sequence[str], candidates: Sequence[str],
+                        fig: Any = None) -> tuple[Any, Any]:
+    t, j, d = s.shape
+    flat = s.transpose(0, 2, 1).reshape(t, d * j)  # [T, D*J]: depth-major columns
+    if fig is None:
+        fig = plt.figure(figsize=(min(14, 2 + 0.3 * d * j), 1.2 + 0.13 * t))
+    ax = fig.subplots()
+    image = ax.imshow(flat, vmin=0, vmax=max(1.0, float(s.max())), cmap="viridis", aspect="auto",
+                      interpolation="nearest")
+    task_ticks(ax, list(task_names), "y", fontsize=6)
+    ax.set_xticks(range(d * j), [f"{candidates[k % j] if k % j < len(candidates) else k % j}@{k // j + 1}"
+                                 for k in range(d * j)], fontsize=6, rotation=90)
+    for k in range(1, d):
+        ax.axvline(k * j - 0.5, color="white", lw=0.8)
+    ax.set_xlabel("layer @ depth")
+    fig.colorbar(image, ax=ax, shrink=0.6, label="scale s(t, j, k)")
+    ax.set_title(f"Learned soft order, {t} tasks")
+    return fig, ax
 
 
 def plot_layer_usage(scales: Sequence, candidates: Sequence[str], ax: Any = None) -> tuple[Any, Any]:
@@ -83,6 +105,24 @@ def plot_error_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]
     ax.set_title("Test error by iteration")
     ax.legend(fontsize=8)
     return fig, ax
+
+
+MAX_TICK_LABELS = 50  # beyond this many tasks, label every k-th one so the labels never overlap
+
+
+def task_ticks(ax: Any, names: Sequence[str], axis: str = "y", fontsize: float = 7, rotation: float = 0) -> None:
+    """Label ``names`` along ``axis``; with more than :data:`MAX_TICK_LABELS`, every k-th one."""
+    step = max(1, math.ceil(len(names) / MAX_TICK_LABELS))
+    pos = list(range(0, len(names), step))
+    labels = [names[i] for i in pos]
+    size = fontsize if step == 1 else min(fontsize, 6)
+    if axis == "y":
+        ax.set_yticks(pos, labels, fontsize=size)
+    else:
+        ax.set_xticks(pos, labels, fontsize=size, rotation=rotation)
+    if step > 1:
+        (ax.set_ylabel if axis == "y" else ax.set_xlabel)(f"task (1 in {step} of {len(names)} labelled)",
+                                                          fontsize=7)
 
 
 def save(fig: Any, path: Any) -> None:

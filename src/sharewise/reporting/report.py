@@ -22,6 +22,7 @@ from sharewise.reporting import plots
 from sharewise.reporting._document import Document
 from sharewise.reporting.compare import aggregate, markdown_table
 from sharewise.reporting.run_plots import curve
+from sharewise.reporting.task_results import GROUPS, MANY_TASKS, plot_scheme_scatter, task_means
 from sharewise.training.io import read_jsonl, write_text
 
 
@@ -48,21 +49,32 @@ def _metrics_table(doc: Document, summary: dict[str, Any]) -> None:
     rows = []
     for name, e in summary["tasks"].items():
         if "test_error" in e:
-            rows.append([name, e["kind"], _num(e["test_error"], True), _num(e.get("val_error"), True),
-                         _num(e.get("train_error"), True), _num(e["test_loss"])])
+            rows.append([name, e["kind"], _num(e["test_error"], True), _num(e.get("test_auc")), "-", "-", "-",
+                         _num(e.get("val_error"), True), _num(e.get("train_error"), True), _num(e["test_loss"])])
         else:
-            rows.append([name, e["kind"], f"RMSE {_num(e.get('test_rmse'))}", "-",
+            rows.append([name, e["kind"], "-", "-", _num(e.get("test_rmse")), _num(e.get("test_mae")),
+                         _num(e.get("test_r2")), f"RMSE {_num(e.get('val_rmse'))}",
                          f"RMSE {_num(e.get('train_rmse'))}", _num(e["test_loss"])])
-    doc.table(["task", "kind", "test error %", "val error %", "train error %", "test loss"], rows)
+    doc.table(["task", "kind", "test error %", "test AUC", "test RMSE", "test MAE", "test R²", "val error %",
+               "train error %", "test loss"], rows, sortable=True)
 
 
 def _learning_curves(records: list[dict[str, Any]], tasks: dict[str, Any]) -> Any:
     fig, (ax1, ax2) = plots.plt.subplots(1, 2, figsize=(11, 3.8))
     steps = [r["step"] for r in records]
-    for name, e in tasks.items():
-        key = "error" if "test_error" in e else "rmse"
-        ax1.plot(steps, [r["test"].get(name, {}).get(key, np.nan) for r in records],
-                 label=f"{name} ({'error' if key == 'error' else 'RMSE'})")
+    if len(tasks) > MANY_TASKS:  # a line per task is unreadable: median and 10-90 % band per metric
+        for key, label in (("error", "test error (classification)"), ("rmse", "test RMSE (regression)")):
+            names = [n for n, e in tasks.items() if f"test_{key}" in e]
+            if not names:
+                continue
+            vals = np.array([[r["test"].get(n, {}).get(key, np.nan) for n in names] for r in records])  # [S, T]
+            ax1.plot(steps, np.nanmedian(vals, 1), label=f"median {label}, {len(names)} tasks")
+            ax1.fill_between(steps, np.nanpercentile(vals, 10, 1), np.nanpercentile(vals, 90, 1), alpha=0.2)
+    else:
+        for name, e in tasks.items():
+            key = "error" if "test_error" in e else "rmse"
+            ax1.plot(steps, [r["test"].get(name, {}).get(key, np.nan) for r in records],
+                     label=f"{name} ({'error' if key == 'error' else 'RMSE'})")
     ax1.set(xlabel="step", ylabel="test error / RMSE", title="Per-task test metric")
     ax1.legend(fontsize=7)
     for key in ("train_loss", "val_loss", "mean_test_loss"):
@@ -75,12 +87,32 @@ def _learning_curves(records: list[dict[str, Any]], tasks: dict[str, Any]) -> An
     return fig
 
 
+def _per_task_comparison(doc: Document, summaries: dict[str, list[dict[str, Any]]]) -> None:
+    """A sortable task x scheme table of each task's main metric and the scheme-vs-baseline scatter."""
+    means = task_means(summaries)
+    schemes = list(summaries)
+    kinds = {t: e["kind"] for runs in summaries.values() for t, e in runs[0]["tasks"].items()}
+    rows = []
+    for group, tasks in means.items():
+        pct = group == "error"
+        for task, vals in tasks.items():
+            rows.append([task, kinds.get(task, "?"), GROUPS[group][2]]
+                        + [_num(vals.get(s), pct) if s in vals else "-" for s in schemes])
+    doc.para("Per-task main metric, mean over seeds (click a header to sort).")
+    doc.table(["task", "kind", "metric", *schemes], rows, sortable=True)
+    if len(schemes) > 1:
+        doc.figure("scatter", plot_scheme_scatter(summaries)[0], "Each scheme against the baseline, one point per task")
+
+
 def _heatmap(matrix: np.ndarray, rows: Sequence[str], title: str, cols: Sequence[str] | None = None) -> Any:
-    fig, ax = plots.plt.subplots(figsize=(min(12, 1.5 + 0.35 * matrix.shape[1]), 1 + 0.35 * matrix.shape[0]))
-    image = ax.imshow(matrix, cmap="viridis", aspect="auto")
-    ax.set_yticks(range(len(rows)), list(rows), fontsize=7)
+    many = matrix.shape[0] > MANY_TASKS  # smaller rows and labels so 139 tasks fit on a page
+    row_h, font = (0.13, 5) if many else (0.35, 7)
+    fig, ax = plots.plt.subplots(figsize=(min(14, 1.5 + (0.13 if many else 0.35) * matrix.shape[1]),
+                                          1 + row_h * matrix.shape[0]))
+    image = ax.imshow(matrix, cmap="viridis", aspect="auto", interpolation="nearest")
+    plots.task_ticks(ax, list(rows), "y", fontsize=font)
     if cols is not None and len(cols) == matrix.shape[1]:
-        ax.set_xticks(range(len(cols)), list(cols), fontsize=6, rotation=90)
+        plots.task_ticks(ax, list(cols), "x", fontsize=font - 1, rotation=90)
     ax.set_title(title)
     fig.colorbar(image, ax=ax)
     return fig
@@ -162,7 +194,9 @@ def build_report(run_dirs: Sequence[str | Path]) -> Document:
     for r in runs:
         by_scheme.setdefault(r["summary"]["scheme"], []).append(r)
     doc.heading("Comparison")
-    doc.markdown_table(markdown_table(aggregate({k: [r["summary"] for r in v] for k, v in by_scheme.items()})))
+    summaries = {k: [r["summary"] for r in v] for k, v in by_scheme.items()}
+    doc.markdown_table(markdown_table(aggregate(summaries)))
+    _per_task_comparison(doc, summaries)
     has_err = all(r["summary"].get("mean_test_error") is not None for r in runs)
     key = "mean_test_error" if has_err else "mean_test_loss"
     curves = {k: [curve(r["records"], key) for r in v] for k, v in by_scheme.items()}
