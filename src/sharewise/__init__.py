@@ -5,6 +5,7 @@ The public API is re-exported here explicitly; everything else is an implementat
 
 __version__ = "0.1.0"
 
+from sharewise.assemble import assemble_model  # noqa: E402
 from sharewise.builders import build_model  # noqa: E402
 from sharewise.config import RunConfig, apply_overrides, parse_config, read_yaml  # noqa: E402
 from sharewise.data.tasksets import available_tasksets, build_tasks, register_taskset  # noqa: E402
@@ -25,7 +26,7 @@ from sharewise.training.trainer import Trainer  # noqa: E402
 __all__ = [
     "ConfigError", "CoreSpec", "DataError", "MultiTaskModel", "RunConfig", "ShapeError",
     "SharewiseError", "SharingScheme", "SoftOrdering", "TaskData", "Trainer", "TrainingError",
-    "__version__", "apply_overrides", "available_schemes", "available_tasksets", "build_model",
+    "__version__", "apply_overrides", "assemble_model", "available_schemes", "available_tasksets", "build_model",
     "build_tasks", "create_scheme", "parse_config", "read_yaml", "register_scheme",
     "register_taskset", "run",
 ]
