@@ -83,6 +83,9 @@ class TrainConfig:
     mode: str = _opt("joint", ("joint", "alternating"),
                      doc="joint: one summed update per step; alternating: one update per task, shuffled")
     threads: int | None = _opt(None, minimum=1, doc="torch intra-op threads (default: torch's)")
+    precision: str = _opt("fp32", ("fp32", "bf16"),
+                          doc="fp32; or bf16: the training forward pass under torch.autocast (bfloat16 on CPU "
+                              "and CUDA), float32 master weights, gradients, optimiser state and losses")
     select_by: str = _opt("val_loss", ("val_loss", "val_error", "last"),
                           doc="which evaluated state is kept as the result: lowest summed validation loss "
                               "(the paper's), lowest mean validation error, or the last one")

@@ -113,6 +113,9 @@ class Trainer:
         self.order_generator = torch.Generator().manual_seed(cfg.seed + 2)
         self.progress, self.loggers, self.stop = progress, list(loggers), stop
         self._params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        # train.precision=bf16: the forward pass runs under autocast (matmuls and convolutions in
+        # bfloat16); parameters, gradients, optimiser state and the losses stay float32.
+        self._bf16 = cfg.train.precision == "bf16"
         # Loop state (all of it is in state_dict()).
         self.update_count = 0
         self.step = 0
@@ -162,8 +165,9 @@ class Trainer:
     # -- one step -------------------------------------------------------------------------
     def _update(self, x: torch.Tensor, y: torch.Tensor, tasks: Sequence[int] | None, step: int) -> float:
         self.model.scheme.on_update(self.update_count)
-        out = self.step_model(x, tasks)  # [T', B, O]
-        losses, _ = self.loss_fn(out, y, tasks)  # [T']
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16):
+            out = self.step_model(x, tasks)  # [T', B, O]
+        losses, _ = self.loss_fn(out.float(), y, tasks)  # [T'], always in float32
         total = losses.sum()
         reg = self.model.scheme.regularizer()
         if reg is not None:
