@@ -28,6 +28,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_soft_ordering.py
 	$(BIN)/python benchmarks/bench_gumbel_matrix.py
+	$(BIN)/python benchmarks/bench_balancing.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,161 @@
+"""Does balancing help? equal vs uncertainty vs UPGrad vs structure-aware UPGrad (docs/results.md).
+
+    python benchmarks/repro_balancing.py --sets diabetes,uci10,mnist_multitask,mnist4 \\
+        --seeds 0,1,2 --data-dir ../shared/data --out /work/runs/i18/balancing [--lane 0/2]
+    python benchmarks/repro_balancing.py --table --out /work/runs/i18/balancing
+
+Cells are ``OUT/<set>/<scheme>/<method>/seed<N>``; a cell with a ``summary.json`` is reused, so
+re-running the command resumes the grid. ``--lane i/n`` runs every n-th cell (two lanes = two
+training processes). Every set runs under ``parallel`` (4-MNISTs: ``shared_bottom``, the same
+hard sharing over its modular network) and under ``gumbel_matrix`` (learned allocation);
+structure-aware aggregation only under gumbel_matrix, where it differs from plain aggregation
+(under hard sharing every task uses every core weight, so the two are the same computation).
+
+``diabetes`` is written from scikit-learn's bundled raw diabetes data to ``OUT/diabetes.csv``
+(see configs/balancing/diabetes.yaml). The score is the mean test error over tasks; for the
+regression set it is the mean over tasks of test RMSE / the target's training-split standard
+deviation (so the four scales count equally), with the raw RMSEs in the table too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ("diabetes", "uci10", "mnist_multitask", "mnist4")
+METHODS: dict[str, dict[str, Any]] = {
+    "equal": {},
+    "uncertainty": {"weighting": "uncertainty"},
+    "upgrad": {"aggregator": "upgrad"},
+    "upgrad_aware": {"aggregator": "upgrad", "structure_aware": True},
+}
+LEARNED = {"gumbel_matrix": {}}
+LEARNED_MNIST4 = {"gumbel_matrix": {"network": "mnist4"}}
+
+
+def write_diabetes(path: Path) -> None:
+    """Raw-unit diabetes table: 7 inputs, 4 regression targets of very different scale."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(scaled=False, as_frame=True).frame.rename(columns={"target": "progression"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame[["age", "sex", "bmi", "bp", "s2", "s3", "s6", "progression", "s1", "s4", "s5"]].to_csv(path, index=False)
+
+
+def cells(sets: list[str], seeds: list[int]) -> list[tuple[str, str, str, int]]:
+    out = []
+    for name in sets:
+        hard = "shared_bottom" if name == "mnist4" else "parallel"
+        for seed in seeds:
+            for scheme in (hard, "gumbel_matrix"):
+                for method in METHODS:
+                    if method == "upgrad_aware" and scheme == hard:
+                        continue
+                    out.append((name, scheme, method, seed))
+    return out
+
+
+def config_for(name: str, scheme: str, method: str, seed: int, out: Path) -> dict[str, Any]:
+    cfg = yaml.safe_load((ROOT / "configs" / "balancing" / f"{name}.yaml").read_text())
+    if scheme == "gumbel_matrix":
+        cfg["scheme"] = scheme
+        cfg["scheme_options"] = dict((LEARNED_MNIST4 if name == "mnist4" else LEARNED)[scheme])
+    cfg["seed"] = seed
+    cfg["train"].update(METHODS[method])
+    if name == "diabetes":
+        cfg["tasks"]["options"]["path"] = str(out / "diabetes.csv")
+    return cfg
+
+
+def run_grid(args: argparse.Namespace) -> None:
+    from sharewise.runner import run
+
+    out = Path(args.out)
+    if "diabetes" in args.sets and not (out / "diabetes.csv").exists():
+        write_diabetes(out / "diabetes.csv")
+    lane, lanes = (int(v) for v in args.lane.split("/"))
+    todo = cells(args.sets, args.seeds)[lane::lanes]
+    for name, scheme, method, seed in todo:
+        cell = out / name / scheme / method / f"seed{seed}"
+        if (cell / "summary.json").exists():
+            continue
+        started = time.perf_counter()
+        summary = run(config_for(name, scheme, method, seed, out), cell, data_dir=args.data_dir, overwrite=True)
+        errors = {n: round(t.get("test_error", t.get("test_rmse", math.nan)), 4) for n, t in summary["tasks"].items()}
+        print(f"{name} {scheme} {method} seed{seed}: test errors {errors} ({time.perf_counter() - started:.0f} s)",
+              flush=True)
+
+
+def _score(summary: dict[str, Any], train_std: dict[str, float] | None) -> float:
+    tasks = summary["tasks"]
+    if train_std is None:
+        return statistics.fmean(t["test_error"] for t in tasks.values())
+    return statistics.fmean(t["test_rmse"] / train_std[n] for n, t in tasks.items())
+
+
+def _interval(values: list[float]) -> str:
+    """mean +- 95 % t-interval half-width over seeds."""
+    t95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78}
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.4f}"
+    half = t95.get(len(values), 2.0) * statistics.stdev(values) / math.sqrt(len(values))
+    return f"{mean:.4f} ± {half:.4f}"
+
+
+def table(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    train_std = None
+    for name in args.sets:
+        if name == "diabetes" and (out / "diabetes.csv").exists():
+            train_std = _diabetes_train_std(out)
+        hard = "shared_bottom" if name == "mnist4" else "parallel"
+        print(f"\n{name}: mean test {'RMSE / target std' if name == 'diabetes' else 'error'} "
+              "(mean ± 95 % t-interval over seeds; n = seeds finished)\n")
+        print("| scheme | method | score | n | wall s / run |" + (" raw RMSE per task |" if name == "diabetes" else ""))
+        print("|---|---|---|---|---|" + ("---|" if name == "diabetes" else ""))
+        for scheme in (hard, "gumbel_matrix"):
+            for method in METHODS:
+                runs = sorted((out / name / scheme / method).glob("seed*/summary.json"))
+                if not runs:
+                    continue
+                sums = [json.loads(p.read_text()) for p in runs]
+                scores = [_score(s, train_std if name == "diabetes" else None) for s in sums]
+                wall = statistics.fmean(s["wall_time_s"] for s in sums)
+                row = f"| {scheme} | {method} | {_interval(scores)} | {len(sums)} | {wall:.0f} |"
+                if name == "diabetes":
+                    raw = {n: statistics.fmean(s["tasks"][n]["test_rmse"] for s in sums) for n in sums[0]["tasks"]}
+                    row += " " + ", ".join(f"{n} {v:.3g}" for n, v in raw.items()) + " |"
+                print(row)
+
+
+def _diabetes_train_std(out: Path) -> dict[str, float]:
+    from sharewise.data.tasksets import build_tasks
+
+    cfg = config_for("diabetes", "parallel", "equal", 0, out)
+    tasks = build_tasks("table", data_dir=None, seed=0, options=cfg["tasks"]["options"])
+    return {t.name: float(t.y_train.float().std()) for t in tasks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default=",".join(SETS), type=lambda s: s.split(","))
+    parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(v) for v in s.split(",")])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="runs/balancing")
+    parser.add_argument("--lane", default="0/1", help="i/n: run every n-th cell starting at i")
+    parser.add_argument("--table", action="store_true", help="print the tables of finished cells")
+    args = parser.parse_args()
+    table(args) if args.table else run_grid(args)
+
+
+if __name__ == "__main__":
+    main()
