@@ -24,11 +24,15 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sharewise.errors import ConfigError
 
 B = TypeVar("B", bound=Callable[..., object])
+#: ``check(options, cfg, given) -> problems``: value rules that span several options or the rest
+#: of the config (an option ignored under another's value); ``options`` are the given options,
+#: ``cfg`` the parsed RunConfig (defaults filled in), ``given`` the config as the user wrote it.
+OptionCheck = Callable[[dict[str, Any], Any, dict[str, Any]], list[str]]
 
 
 def _qualified(fn: Callable[..., object]) -> str:
@@ -45,10 +49,12 @@ class Registry(Generic[B]):
     def __init__(self, what: str, package: str, group: str) -> None:
         self.what, self.package, self.group = what, package, group
         self._builders: dict[str, B] = {}
+        self._checks: dict[str, OptionCheck] = {}
         self._discovered = False
 
-    def register(self, name: str) -> Callable[[B], B]:
-        """Decorator registering ``builder`` under ``name``.
+    def register(self, name: str, check: OptionCheck | None = None) -> Callable[[B], B]:
+        """Decorator registering ``builder`` under ``name`` (and ``check``, run by the config
+        validator after the options' own annotated rules).
 
         Registering a second builder under a taken name is an error naming both; the same
         builder again (its module imported twice) replaces the first.
@@ -60,6 +66,8 @@ class Registry(Generic[B]):
                 raise ConfigError(f"{self.what} {name!r} is registered twice, by {_qualified(old)} and by "
                                   f"{_qualified(builder)}; give one of them another name")
             self._builders[name] = builder
+            if check is not None:
+                self._checks[name] = check
             return builder
 
         return wrap
@@ -84,6 +92,11 @@ class Registry(Generic[B]):
         if name not in self._builders:
             raise ConfigError(self.unknown(name))
         return self._builders[name]
+
+    def check(self, name: str) -> OptionCheck | None:
+        """The cross-option check registered with ``name`` (None: only the annotated rules)."""
+        self.discover()
+        return self._checks.get(name)
 
     def discover(self) -> None:
         """Import every public module of the package, then every module the entry points name."""

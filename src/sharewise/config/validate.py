@@ -3,43 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import inspect
-import types
 import typing
-from collections.abc import Callable
 from typing import Any
 
 from sharewise.config.components import check_components, has_component
-from sharewise.config.schema import RunConfig
+from sharewise.config.schema import CoreConfig, EncoderConfig, RunConfig
 from sharewise.errors import ConfigError
-
-
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint in (dict, list, str, bool):
-        return isinstance(value, hint)
-    return True
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(h) for h in typing.get_args(hint))
-    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
-
-
-def _unknown_key(key: str, valid: list[str], where: str) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{where}{key}: unknown key{hint}; valid keys: {', '.join(valid)}"
+from sharewise.options import type_name, type_ok, unknown_key, check_options, is_set, valid_options
 
 
 def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
@@ -51,7 +21,7 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in fields:
-            problems.append(_unknown_key(str(key), list(fields), where))
+            problems.append(unknown_key(str(key), list(fields), where))
             continue
         hint, meta = hints[key], fields[key].metadata
         if meta.get("component") and has_component(value):
@@ -61,8 +31,8 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{where}{key}.", problems)
             continue
-        if not _type_ok(value, hint):
-            problems.append(f"{where}{key}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
+        if not type_ok(value, hint):
+            problems.append(f"{where}{key}: expected {type_name(hint)}, got {type(value).__name__} {value!r}")
             continue
         if "choices" in meta and value not in meta["choices"]:
             problems.append(f"{where}{key}: expected one of {list(meta['choices'])}, got {value!r}")
@@ -72,22 +42,6 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
             continue
         kwargs[key] = float(value) if hint is float and isinstance(value, int) else value
     return cls(**kwargs)
-
-
-def check_options(fn: Callable[..., Any], options: dict[str, Any], where: str, problems: list[str],
-                  skip: tuple[str, ...] = ()) -> None:
-    """Check ``options`` against ``fn``'s keyword parameters (names and annotated types)."""
-    sig = inspect.signature(fn)
-    params = {k: p for k, p in sig.parameters.items() if k not in skip}
-    hints = typing.get_type_hints(fn)
-    for key, value in options.items():
-        if key not in params:
-            problems.append(_unknown_key(key, sorted(params) or ["(none)"], where))
-        elif key in hints and not _type_ok(value, hints[key]):
-            problems.append(f"{where}{key}: expected {_type_name(hints[key])}, got {type(value).__name__} {value!r}")
-    for key, p in params.items():
-        if p.default is inspect.Parameter.empty and key not in options and p.kind is p.KEYWORD_ONLY:
-            problems.append(f"{where}{key}: required option is missing")
 
 
 def parse_config(data: dict[str, Any]) -> RunConfig:
@@ -133,6 +87,12 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
             build_weighting(cfg.train.weighting, [], cfg.train.weighting_options)
         except ConfigError as err:
             problems.append(str(err))
+    for registry, name, opts, skip in ((SCHEMES, cfg.scheme, cfg.scheme_options, SCHEME_ARGUMENTS),
+                                       (TASKSETS, cfg.tasks.builder, cfg.tasks.options, TASKSET_ARGUMENTS)):
+        check = registry.check(name) if name in registry else None
+        if check is not None:  # its rules see only the options that passed their own
+            problems += check(valid_options(registry.get(name), opts, skip), cfg, data)
+    problems += ignored_keys(cfg, data)
     _check_core_blocks(cfg, data, problems)
     check_components(cfg.scheme_options, "scheme_options", problems)
     if not 0.0 <= cfg.model.core.dropout < 1.0:
@@ -141,6 +101,23 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
         lines = "\n  - ".join(problems)
         raise ConfigError(f"invalid configuration ({len(problems)} problem{'s' * (len(problems) > 1)}):\n  - {lines}")
     return cfg
+
+
+def ignored_keys(cfg: RunConfig, data: dict[str, Any]) -> list[str]:
+    """Keys the user set that the rest of the config makes ineffective (an error, not a no-op)."""
+    problems = []
+    if cfg.model.core.kind == "dense":
+        problems += [f"model.core.{k}: has no effect with model.core.kind=dense (it applies to conv cores); "
+                     f"remove it, got {getattr(cfg.model.core, k)!r}"
+                     for k in ("kernel_size", "pool") if is_set(data, f"model.core.{k}", getattr(CoreConfig(), k))]
+    if cfg.model.encoder.kind != "dense" and is_set(data, "model.encoder.activation", EncoderConfig().activation):
+        problems.append(f"model.encoder.activation: has no effect with model.encoder.kind={cfg.model.encoder.kind} "
+                        f"(only dense encoders have one); remove it, got {cfg.model.encoder.activation!r}")
+    return problems
+
+
+def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
 
 
 def _check_core_blocks(cfg: RunConfig, data: dict[str, Any], problems: list[str]) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sharewise.errors import ConfigError
-from sharewise.registry import Registry
+from sharewise.registry import OptionCheck, Registry
 from sharewise.sharing.base import SharingScheme
 from sharewise.sharing.core_spec import CoreSpec
 
@@ -26,9 +26,10 @@ SCHEMES: Registry[SchemeBuilder] = Registry("sharing scheme", "sharewise.sharing
 BUILDER_ARGUMENTS = ("core", "n_tasks", "seed")  # passed by create_scheme, not options
 
 
-def register_scheme(name: str) -> Callable[[SchemeBuilder], SchemeBuilder]:
-    """Decorator registering ``builder`` under ``name`` (one name per concept)."""
-    return SCHEMES.register(name)
+def register_scheme(name: str, check: OptionCheck | None = None) -> Callable[[SchemeBuilder], SchemeBuilder]:
+    """Decorator registering ``builder`` under ``name`` (one name per concept); ``check``: value
+    rules spanning several options or the rest of the config (see ``sharewise.registry``)."""
+    return SCHEMES.register(name, check)
 
 
 def available_schemes() -> list[str]:

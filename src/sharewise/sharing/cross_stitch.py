@@ -19,7 +19,7 @@ stacked input is fed to all columns and the requested rows are returned.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError
+from sharewise.options import POSITIVE, PROBABILITY
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec
@@ -78,8 +79,9 @@ class CrossStitch(SharingScheme):
 
 
 @register_scheme("cross_stitch")
-def build_cross_stitch(core: CoreSpec, n_tasks: int, *, seed: int = 0, alpha_self: float = 0.9,
-                       arch_lr_multiplier: float = 10.0) -> CrossStitch:
+def build_cross_stitch(core: CoreSpec, n_tasks: int, *, seed: int = 0,
+                       alpha_self: Annotated[float, PROBABILITY] = 0.9,
+                       arch_lr_multiplier: Annotated[float, POSITIVE] = 10.0) -> CrossStitch:
     """Per-task columns + T x T cross-stitch units after every block (Misra et al., 2016)."""
     return CrossStitch(core.make_bank(core.depth * n_tasks), n_tasks, core.depth, core.dropout,
                        alpha_self, arch_lr_multiplier)

@@ -42,17 +42,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import ModuleLayerBank
-from sharewise.components.modular import ModularLayer, ModularNetwork
-from sharewise.components.modular_sets import build_modular_network
+from sharewise.components.modular import EXECUTIONS, ModularLayer, ModularNetwork
+from sharewise.components.modular_sets import MODULAR_NETWORKS, build_modular_network
 from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
+from sharewise.options import AT_LEAST_ONE, NON_NEGATIVE, OPEN_PROBABILITY, POSITIVE, Range, check_options, is_set
 from sharewise.sharing._gumbel import (
     TemperatureSchedule,
     allocation_logits_init,
@@ -67,6 +68,7 @@ from sharewise.sharing.core_spec import CoreSpec
 
 
 DEFAULT_COMPONENTS = 4  # components per modular layer of network "core"
+NETWORKS = ("core", *MODULAR_NETWORKS)  # scheme_options.network
 PROBABILITY_PREFIX = "prob"  # step_metrics key prefix of the connection probabilities
 
 
@@ -311,12 +313,46 @@ def user_modular_network(components: Sequence[Sequence[nn.Module]], in_shape: Se
     return ModularNetwork(layers, tuple(int(s) for s in in_shape))
 
 
-@register_scheme("gumbel_matrix")
-def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
-                        n_components: int | None = None, network_options: dict[str, Any] | None = None,
-                        p_init: float = 0.5, temperature_initial: float = 50.0, temperature_floor: float = 0.5,
-                        budget: float | None = None, budget_weight: float = 1.0, eval_sampling: bool = False,
-                        arch_lr_multiplier: float | None = None, execution: str = "auto", task_chunk: int = 1,
+def check_modular_options(options: dict[str, Any], cfg: Any, given: dict[str, Any]) -> list[str]:
+    """Rules across options: what a named network makes ineffective, its own options, and a
+    budget weight without a budget (``cfg``: the parsed RunConfig, ``given``: as written)."""
+    problems: list[str] = []  # options at their defaults are never "ignored" (resolved configs hold them)
+    network = options.get("network", "core")
+    if network == "core":
+        if options.get("network_options"):
+            problems.append(f"scheme_options.network_options: network 'core' takes none (its layers are "
+                            f"model.core's), got {options['network_options']!r}; remove it or name a network")
+    else:
+        if options.get("n_components") is not None:
+            problems.append(f"scheme_options.n_components: has no effect with network {network!r} (only network "
+                            f"'core' takes it), got {options['n_components']!r}; set "
+                            f"scheme_options.network_options.n_components instead where the network takes one")
+        fixed = ["depth", "activation", "kernel_size", "pool"]
+        if cfg.model.encoder.kind == "identity" and cfg.model.core.kind == "conv":
+            fixed.append("width")  # read by neither the encoder nor the named network
+        for key in fixed:
+            if is_set(given, f"model.core.{key}", getattr(type(cfg.model.core)(), key)):
+                problems.append(f"model.core.{key}: has no effect with scheme_options.network={network!r} (the "
+                                f"named network fixes its own layers), got {getattr(cfg.model.core, key)!r}; remove it")
+        check_options(MODULAR_NETWORKS[network], dict(options.get("network_options") or {}),
+                      "scheme_options.network_options.", problems, skip=("in_shape",))
+    if options.get("budget_weight", 1.0) != 1.0 and options.get("budget") is None:
+        problems.append(f"scheme_options.budget_weight: has no effect without scheme_options.budget, got "
+                        f"{options['budget_weight']!r}; set a budget in (0, 1] or remove it")
+    return problems
+
+
+@register_scheme("gumbel_matrix", check=check_modular_options)
+def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: Literal[NETWORKS] = "core",
+                        n_components: Annotated[int | None, AT_LEAST_ONE] = None,
+                        network_options: dict[str, Any] | None = None,
+                        p_init: Annotated[float, OPEN_PROBABILITY] = 0.5,
+                        temperature_initial: Annotated[float, POSITIVE] = 50.0,
+                        temperature_floor: Annotated[float, POSITIVE] = 0.5,
+                        budget: Annotated[float | None, Range(0, 1, low_open=True)] = None,
+                        budget_weight: Annotated[float, NON_NEGATIVE] = 1.0, eval_sampling: bool = False,
+                        arch_lr_multiplier: Annotated[float | None, POSITIVE] = None,
+                        execution: Literal[EXECUTIONS] = "auto", task_chunk: Annotated[int, AT_LEAST_ONE] = 1,
                         inactive_no_grad: bool = False, components: list | None = None) -> GumbelMatrix:
     """Learned allocation (Maziarz et al.); see the module docstring for every option."""
     net = build_network(core, network, n_components, network_options, components)
@@ -327,10 +363,11 @@ def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
                         task_chunk=task_chunk, inactive_no_grad=inactive_no_grad)
 
 
-@register_scheme("shared_bottom")
-def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
-                        n_components: int | None = None, network_options: dict[str, Any] | None = None,
-                        execution: str = "auto", task_chunk: int = 1,
+@register_scheme("shared_bottom", check=check_modular_options)
+def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: Literal[NETWORKS] = "core",
+                        n_components: Annotated[int | None, AT_LEAST_ONE] = None,
+                        network_options: dict[str, Any] | None = None,
+                        execution: Literal[EXECUTIONS] = "auto", task_chunk: Annotated[int, AT_LEAST_ONE] = 1,
                         components: list | None = None) -> FixedAllocation:
     """Every task uses every component of every modular layer."""
     net = build_network(core, network, n_components, network_options, components)
@@ -339,10 +376,11 @@ def build_shared_bottom(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
                            task_chunk=task_chunk, inactive_no_grad=False)
 
 
-@register_scheme("no_sharing")
-def build_no_sharing(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: str = "core",
-                     n_components: int | None = None, network_options: dict[str, Any] | None = None,
-                     execution: str = "auto", task_chunk: int = 1,
+@register_scheme("no_sharing", check=check_modular_options)
+def build_no_sharing(core: CoreSpec, n_tasks: int, *, seed: int = 0, network: Literal[NETWORKS] = "core",
+                     n_components: Annotated[int | None, AT_LEAST_ONE] = None,
+                     network_options: dict[str, Any] | None = None,
+                     execution: Literal[EXECUTIONS] = "auto", task_chunk: Annotated[int, AT_LEAST_ONE] = 1,
                      components: list | None = None) -> FixedAllocation:
     """Task i uses only its own components (component i when T = C) in every layer; needs T <= C."""
     net = build_network(core, network, n_components, network_options, components)

@@ -29,6 +29,7 @@ asked for (evaluation), the first stacked input feeds every column.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
@@ -36,6 +37,7 @@ from torch import Tensor, nn
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.errors import ConfigError
+from sharewise.options import POSITIVE, PROBABILITY
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec
@@ -102,8 +104,8 @@ def _channels_per_depth(core: CoreSpec, bank: LayerBank) -> list[int]:
 
 
 @register_scheme("nddr")
-def build_nddr(core: CoreSpec, n_tasks: int, *, seed: int = 0, alpha_self: float = 0.9,
-               arch_lr_multiplier: float = 1.0) -> NDDR:
+def build_nddr(core: CoreSpec, n_tasks: int, *, seed: int = 0, alpha_self: Annotated[float, PROBABILITY] = 0.9,
+               arch_lr_multiplier: Annotated[float, POSITIVE] = 1.0) -> NDDR:
     """Per-task columns + per-task 1x1 conv / BatchNorm / ReLU on the concatenation (Gao et al.)."""
     bank = core.make_bank(core.depth * n_tasks)
     return NDDR(bank, n_tasks, core.depth, core.dropout, _channels_per_depth(core, bank), alpha_self,

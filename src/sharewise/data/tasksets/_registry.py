@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sharewise.errors import ConfigError, DataError
-from sharewise.registry import Registry
+from sharewise.registry import OptionCheck, Registry
 from sharewise.tasks.spec import TaskData, TaskKind
 
 TasksetBuilder = Callable[..., list[TaskData]]
@@ -25,9 +25,9 @@ TASKSETS: Registry[TasksetBuilder] = Registry("task set", "sharewise.data.taskse
 BUILDER_ARGUMENTS = ("data_dir", "seed")  # passed by build_tasks, not options
 
 
-def register_taskset(name: str) -> Callable[[TasksetBuilder], TasksetBuilder]:
-    """Decorator registering a task-set builder under ``name``."""
-    return TASKSETS.register(name)
+def register_taskset(name: str, check: OptionCheck | None = None) -> Callable[[TasksetBuilder], TasksetBuilder]:
+    """Decorator registering a task-set builder under ``name`` (``check``: see ``sharewise.registry``)."""
+    return TASKSETS.register(name, check)
 
 
 def available_tasksets() -> list[str]:
