@@ -105,7 +105,10 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
 
 def ignored_keys(cfg: RunConfig, data: dict[str, Any]) -> list[str]:
     """Keys the user set that the rest of the config makes ineffective (an error, not a no-op)."""
-    problems = []
+    problems: list[str] = []
+    core, encoder = cfg.model.core, cfg.model.encoder
+    if not isinstance(core, CoreConfig) or not isinstance(encoder, EncoderConfig):
+        return problems  # a user module in place of the section: its own arguments are checked
     if cfg.model.core.kind == "dense":
         problems += [f"model.core.{k}: has no effect with model.core.kind=dense (it applies to conv cores); "
                      f"remove it, got {getattr(cfg.model.core, k)!r}"

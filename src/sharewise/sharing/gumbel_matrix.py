@@ -41,6 +41,7 @@ Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -328,9 +329,9 @@ def check_modular_options(options: dict[str, Any], cfg: Any, given: dict[str, An
                             f"'core' takes it), got {options['n_components']!r}; set "
                             f"scheme_options.network_options.n_components instead where the network takes one")
         fixed = ["depth", "activation", "kernel_size", "pool"]
-        if cfg.model.encoder.kind == "identity" and cfg.model.core.kind == "conv":
+        if getattr(cfg.model.encoder, "kind", None) == "identity" and getattr(cfg.model.core, "kind", None) == "conv":
             fixed.append("width")  # read by neither the encoder nor the named network
-        for key in fixed:
+        for key in fixed if dataclasses.is_dataclass(cfg.model.core) else ():
             if is_set(given, f"model.core.{key}", getattr(type(cfg.model.core)(), key)):
                 problems.append(f"model.core.{key}: has no effect with scheme_options.network={network!r} (the "
                                 f"named network fixes its own layers), got {getattr(cfg.model.core, key)!r}; remove it")
