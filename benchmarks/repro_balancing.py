@@ -6,10 +6,10 @@
 
 Cells are ``OUT/<set>/<scheme>/<method>/seed<N>``; a cell with a ``summary.json`` is reused, so
 re-running the command resumes the grid. ``--lane i/n`` runs every n-th cell (two lanes = two
-training processes). Every set runs under ``parallel`` (4-MNISTs: ``shared_bottom``, the same
-hard sharing over its modular network) and under ``gumbel_matrix`` (learned allocation);
-structure-aware aggregation only under gumbel_matrix, where it differs from plain aggregation
-(under hard sharing every task uses every core weight, so the two are the same computation).
+training processes). Every set runs under hard sharing and under one learned-sharing scheme
+(see ``schemes``: Gumbel-Matrix, or for mnist_multitask the RSA-learned branched tree);
+structure-aware aggregation only under the learned scheme, where it differs from plain
+aggregation (under hard sharing every task uses every core weight: the same computation).
 
 ``diabetes`` is written from scikit-learn's bundled raw diabetes data to ``OUT/diabetes.csv``
 (see configs/balancing/diabetes.yaml). The score is the mean test error over tasks; for the
@@ -37,8 +37,25 @@ METHODS: dict[str, dict[str, Any]] = {
     "upgrad": {"aggregator": "upgrad"},
     "upgrad_aware": {"aggregator": "upgrad", "structure_aware": True},
 }
-LEARNED = {"gumbel_matrix": {}}
-LEARNED_MNIST4 = {"gumbel_matrix": {"network": "mnist4"}}
+# The tree the RSA procedure found for mnist_multitask at budget 36000 (docs/results.md, Sec. 3;
+# tasks digit, parity, ge5, position, rotation, scale, mask): f1 shared, f2 {digit} {rest},
+# f3 {digit} {parity, position, scale, mask} {ge5, rotation}.
+MNIST_MULTITASK_TREE = [[[0, 1, 2, 3, 4, 5, 6]], [[0], [1, 2, 3, 4, 5, 6]], [[0], [1, 3, 5, 6], [2, 4]]]
+
+
+def schemes(name: str) -> tuple[tuple[str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+    """(hard sharing, learned sharing) for a task set, with their scheme options.
+
+    mnist_multitask: ``shared_encoder`` (= parallel, one block call per group on its shared
+    inputs instead of one per task) and ``branched`` over the RSA-learned tree: a Gumbel-Matrix
+    over its conv core took 0.9 s per step here (every component on every task's copy of the
+    shared input), 5.8 s with per-task gradients, too slow for this grid. 4-MNISTs:
+    ``shared_bottom`` over the mnist4 modular network (every component used by every task)."""
+    if name == "mnist_multitask":
+        return ("shared_encoder", {}), ("branched", {"tree": MNIST_MULTITASK_TREE})
+    if name == "mnist4":
+        return ("shared_bottom", {"network": "mnist4"}), ("gumbel_matrix", {"network": "mnist4"})
+    return ("parallel", {}), ("gumbel_matrix", {})
 
 
 def write_diabetes(path: Path) -> None:
@@ -53,9 +70,9 @@ def write_diabetes(path: Path) -> None:
 def cells(sets: list[str], seeds: list[int]) -> list[tuple[str, str, str, int]]:
     out = []
     for name in sets:
-        hard = "shared_bottom" if name == "mnist4" else "parallel"
+        hard = schemes(name)[0][0]
         for seed in seeds:
-            for scheme in (hard, "gumbel_matrix"):
+            for scheme in (hard, schemes(name)[1][0]):
                 for method in METHODS:
                     if method == "upgrad_aware" and scheme == hard:
                         continue
@@ -65,9 +82,7 @@ def cells(sets: list[str], seeds: list[int]) -> list[tuple[str, str, str, int]]:
 
 def config_for(name: str, scheme: str, method: str, seed: int, out: Path) -> dict[str, Any]:
     cfg = yaml.safe_load((ROOT / "configs" / "balancing" / f"{name}.yaml").read_text())
-    if scheme == "gumbel_matrix":
-        cfg["scheme"] = scheme
-        cfg["scheme_options"] = dict((LEARNED_MNIST4 if name == "mnist4" else LEARNED)[scheme])
+    cfg["scheme"], cfg["scheme_options"] = scheme, dict(dict(schemes(name))[scheme])
     cfg["seed"] = seed
     cfg["train"].update(METHODS[method])
     if name == "diabetes":
@@ -117,12 +132,12 @@ def table(args: argparse.Namespace) -> None:
     for name in args.sets:
         if name == "diabetes" and (out / "diabetes.csv").exists():
             train_std = _diabetes_train_std(out)
-        hard = "shared_bottom" if name == "mnist4" else "parallel"
+        hard, learned = (s for s, _ in schemes(name))
         print(f"\n{name}: mean test {'RMSE / target std' if name == 'diabetes' else 'error'} "
               "(mean ± 95 % t-interval over seeds; n = seeds finished)\n")
         print("| scheme | method | score | n | wall s / run |" + (" raw RMSE per task |" if name == "diabetes" else ""))
         print("|---|---|---|---|---|" + ("---|" if name == "diabetes" else ""))
-        for scheme in (hard, "gumbel_matrix"):
+        for scheme in (hard, learned):
             for method in METHODS:
                 runs = sorted((out / name / scheme / method).glob("seed*/summary.json"))
                 if not runs:

@@ -78,6 +78,9 @@ def test_upgrad_update_never_conflicts_with_a_task_gradient() -> None:
     assert bool((inner >= -1e-6 * update[shared].norm() * G[:, shared].norm(dim=1)).all()), inner
     # ... while the summed-loss update conflicts with at least one task here (the test can fail)
     assert bool(((G[:, shared] @ G[:, shared].sum(0)) < 0).any())
+    # encoders and heads: each element has one task's gradient, and gets exactly that
+    assert int((G[:, ~shared] != 0).sum(0).max()) == 1
+    torch.testing.assert_close(update[~shared], G[:, ~shared].sum(0), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("aggregator", ["upgrad", "mgda"])
