@@ -14,7 +14,6 @@ Each plot function takes an optional ``ax``/``fig`` and returns ``(fig, ax)``; t
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,9 +23,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from sharewise.sharing._keys import parse_probability_key  # noqa: E402
+
 from sharewise.reporting import plots  # noqa: E402
 
-_PROB_KEY = re.compile(r"^prob/t(\d+)/l(\d+)/c(\d+)$")
 
 
 def allocation_image(allocation: Mapping[str, Sequence[Sequence[int]]]) -> tuple[np.ndarray, list[int]]:
@@ -53,8 +53,8 @@ def probability_curves(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray
     has fewer than ``C_max`` components. Records without the probability metrics are skipped."""
     steps, frames = [], []
     for r in records:
-        found = {tuple(int(g) for g in m.groups()): float(v)
-                 for key, v in (r.get("scheme") or {}).items() if (m := _PROB_KEY.match(key))}
+        found = {k: float(v) for key, v in (r.get("scheme") or {}).items()
+                 if (k := parse_probability_key(key)) is not None}
         if found:
             steps.append(int(r["step"]))
             frames.append(found)

@@ -3,10 +3,10 @@
 Reads run directories only (``summary.json``, ``metrics.jsonl``, ``config.yaml``). For each run:
 the metadata, per-task metrics, learning curves, the learned structure and the resolved config;
 for several runs first the comparison table (:mod:`sharewise.reporting.compare`) and curves.
-The structure is rendered generically from ``summary["structure"]``: soft orders (``scales``),
-per-task allocations (``{task: [[...] per layer]}``), square task-by-task matrices (affinities,
-similarities) as heatmaps, and anything else (trees, permutations) as data, so a new scheme's
-structure shows up without code here.
+The structure is drawn by the run's scheme (``SharingScheme.render_structure``, found through
+the registry: soft orders, allocations, ...); what it does not draw is shown generically: per-task
+matrices and square task-by-task matrices as heatmaps, scalars as a table, anything else (trees,
+permutations) as data, so a new scheme's structure shows up without code here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sharewise.reporting import plots
 from sharewise.reporting._document import Document
 from sharewise.reporting.compare import aggregate, markdown_table
 from sharewise.reporting.run_plots import curve
+from sharewise.reporting.structure import structure_figures
 from sharewise.reporting.task_results import GROUPS, MANY_TASKS, plot_scheme_scatter, task_means
 from sharewise.training.io import read_jsonl, write_text
 
@@ -118,17 +119,16 @@ def _heatmap(matrix: np.ndarray, rows: Sequence[str], title: str, cols: Sequence
     return fig
 
 
-def _structure(doc: Document, summary: dict[str, Any], tag: str) -> None:
-    structure = dict(summary.get("structure") or {})
-    names = structure.pop("tasks", list(summary["tasks"]))
-    if not structure:
+def _structure(doc: Document, summary: dict[str, Any], tag: str, records: Sequence[dict[str, Any]] = ()) -> None:
+    """The scheme draws its structure (``render_structure``); what it leaves is shown as data."""
+    if not summary.get("structure"):
         doc.para("This scheme has no learned or fixed structure to show.")
         return
+    figures, structure = structure_figures(summary, records)
+    names = structure.pop("tasks", None) or list(summary["tasks"])
+    for f in figures:
+        doc.figure(f"{tag}{f.name}", f.figure, f.caption)
     scalars, other = [], {}
-    if "scales" in structure:
-        scales, cands = structure.pop("scales"), structure.pop("candidates", [])
-        doc.figure(f"{tag}soft_order", plots.plot_soft_order(scales, names, cands)[0], "Learned soft order per task")
-        doc.figure(f"{tag}layer_usage", plots.plot_layer_usage(scales, cands)[0], "Layer usage by depth")
     for key, value in structure.items():
         if isinstance(value, (int, float, str, bool)) or value is None:
             scalars.append([key, str(value)])
@@ -178,7 +178,7 @@ def _run_section(doc: Document, run: dict[str, Any], level: int, tag: str) -> No
     _metrics_table(doc, s)
     if run["records"]:
         doc.figure(f"{tag}curves", _learning_curves(run["records"], s["tasks"]), "Learning curves")
-    _structure(doc, s, tag)
+    _structure(doc, s, tag, run["records"])
     if run["config"]:
         doc.pre(run["config"], "yaml", summary="Resolved configuration (config.yaml)")
 

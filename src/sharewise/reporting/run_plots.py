@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from sharewise.reporting import plots
+from sharewise.reporting.structure import structure_figures
 from sharewise.training.io import read_jsonl
 
 
@@ -26,39 +27,8 @@ def plot_run(run_dir: str | Path) -> list[Path]:
                                      ylabel=key.replace("_", " "))
     plots.save(fig, out / "curves.png")
     written.append(out / "curves.png")
-    structure = summary.get("structure", {})
-    if "scales" in structure:
-        fig, _ = plots.plot_soft_order(structure["scales"], structure["tasks"], structure["candidates"])
-        plots.save(fig, out / "soft_order.png")
-        fig, _ = plots.plot_layer_usage(structure["scales"], structure["candidates"])
-        plots.save(fig, out / "layer_usage.png")
-        written += [out / "soft_order.png", out / "layer_usage.png"]
-    if "allocation" in structure:
-        written += _allocation_plots(structure, records, out)
-    return written
-
-
-MAX_PROBABILITY_PLOTS = 8  # Fig. 8 per task; a 40-task run gets the first 8
-
-
-def _allocation_plots(structure: dict, records: list[dict], out: Path) -> list[Path]:
-    """Gumbel-Matrix (and its fixed baselines): Figs. 5 and 6; Fig. 8 where probabilities were logged."""
-    from sharewise.reporting import allocation_plots as ap
-
-    names = structure.get("tasks")
-    written = []
-    fig, _ = ap.plot_allocation(structure["allocation"], names)
-    plots.save(fig, out / "allocation.png")
-    written.append(out / "allocation.png")
-    if "task_similarity" in structure:
-        fig, _ = ap.plot_task_similarity(structure["task_similarity"], names)
-        plots.save(fig, out / "task_similarity.png")
-        written.append(out / "task_similarity.png")
-    _, probs = ap.probability_curves(records)  # [S, T, L, C]
-    for t in range(min(probs.shape[1], MAX_PROBABILITY_PLOTS) if probs.size else 0):
-        fig, _ = ap.plot_allocation_probabilities(records, t, structure.get("components"),
-                                                  names[t] if names else None)
-        path = out / f"allocation_probabilities_t{t}.png"
-        plots.save(fig, path)
-        written.append(path)
+    figures, _ = structure_figures(summary, records)  # drawn by the run's scheme
+    for f in figures:
+        plots.save(f.figure, out / f"{f.name}.png")
+        written.append(out / f"{f.name}.png")
     return written

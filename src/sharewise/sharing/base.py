@@ -10,19 +10,30 @@ extra loss terms (``regularizer``), per-step numbers to log (``step_metrics``), 
 parameters in their own optimiser group (``architecture_parameters``) and their learning rate
 (``architecture_lr``), which tasks used which
 parameter blocks in the latest forward pass (``parameter_users``, read by structure-aware
-gradient aggregation, see ``sharewise.training.aggregation``), and what it learned
-(``learned_structure``, JSON-serialisable, written into ``summary.json``).
+gradient aggregation, see ``sharewise.training.aggregation``), what it learned
+(``learned_structure``, JSON-serialisable, written into ``summary.json``) and how that is drawn
+(``render_structure``, a class method: reports call it on a run directory's data, with no model).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
 from sharewise.components.usage import ParameterUse, used_by_all
+
+
+@dataclass(frozen=True)
+class StructureFigure:
+    """One drawing of a scheme's structure: ``name`` is its file stem (``plots/<name>.png``)."""
+
+    name: str
+    figure: Any  # a matplotlib Figure
+    caption: str
 
 
 class SharingScheme(nn.Module, abc.ABC):
@@ -72,6 +83,20 @@ class SharingScheme(nn.Module, abc.ABC):
     def learned_structure(self) -> dict[str, Any]:
         """What the scheme learned or fixed, as plain JSON data (soft orders, permutations...)."""
         return {}
+
+    @classmethod
+    def render_structure(cls, structure: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()
+                         ) -> tuple[list[StructureFigure], dict[str, Any]]:
+        """Draw what ``learned_structure()`` wrote.
+
+        ``structure`` is ``summary.json``'s (with ``tasks``: the task names by index) and
+        ``records`` are ``metrics.jsonl``'s, where ``step_metrics`` were logged over training.
+        Returns the figures and the part of ``structure`` they do not show, which the report
+        renders as plain data (per-task matrices as heatmaps, scalars as a table, the rest as
+        JSON). A class method, so a finished run is drawn without building its model. Default:
+        no figures, everything as data.
+        """
+        return [], dict(structure)
 
 
 def task_list(tasks: Sequence[int] | None, n_tasks: int) -> list[int]:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import torch
@@ -63,14 +63,14 @@ from sharewise.sharing._gumbel import (
     ml_allocation,
     straight_through_sample,
 )
+from sharewise.sharing._keys import probability_key
 from sharewise.sharing._registry import register_scheme
-from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.base import SharingScheme, StructureFigure, task_list
 from sharewise.sharing.core_spec import CoreSpec
 
 
 DEFAULT_COMPONENTS = 4  # components per modular layer of network "core"
 NETWORKS = ("core", *MODULAR_NETWORKS)  # scheme_options.network
-PROBABILITY_PREFIX = "prob"  # step_metrics key prefix of the connection probabilities
 
 
 class _ModularScheme(SharingScheme):
@@ -112,6 +112,34 @@ class _ModularScheme(SharingScheme):
         declared = [u for layer, a in zip(self.network.layers, z) for u in layer.bank.layer_uses(a.cpu() > 0)]
         declared += [task_rows(p, ids) for p in self.architecture_parameters()]
         return with_rest_used_by_all(self, declared, len(ids))
+
+    #: Fig. 8 (connection probabilities over training) is drawn for the first tasks only.
+    MAX_PROBABILITY_PLOTS = 8
+
+    @classmethod
+    def render_structure(cls, structure: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()
+                         ) -> tuple[list[StructureFigure], dict[str, Any]]:
+        """The allocation (Fig. 5), the task similarity of the allocations (Fig. 6) and, where
+        the probabilities were logged, each task's connection probabilities over training (Fig. 8)."""
+        from sharewise.reporting import allocation_plots as ap
+
+        rest = dict(structure)
+        names = structure.get("tasks")
+        figures = []
+        if "allocation" in rest:
+            figures.append(StructureFigure("allocation", ap.plot_allocation(rest.pop("allocation"), names)[0],
+                                           "allocation (task x component, layers concatenated)"))
+        if "task_similarity" in rest:
+            figures.append(StructureFigure("task_similarity",
+                                           ap.plot_task_similarity(rest.pop("task_similarity"), names)[0],
+                                           "task similarity (task x task, cosine of the allocations)"))
+        _, probs = ap.probability_curves(records)  # [S, T, L, C]
+        for t in range(min(probs.shape[1], cls.MAX_PROBABILITY_PLOTS) if probs.size else 0):
+            fig, _ = ap.plot_allocation_probabilities(records, t, structure.get("components"),
+                                                      names[t] if names else None)
+            figures.append(StructureFigure(f"allocation_probabilities_t{t}", fig,
+                                           f"connection probabilities of task {names[t] if names else t} over training"))
+        return figures, rest
 
     def _structure(self, alloc: list[Tensor]) -> dict[str, Any]:
         per_task = {str(t): [a[t].int().tolist() for a in alloc] for t in range(self.n_tasks)}
@@ -214,7 +242,7 @@ class GumbelMatrix(_ModularScheme):
             for l, p in enumerate(self.probabilities()):  # [T, C_l]
                 for t, row in enumerate(p.tolist()):
                     for c, value in enumerate(row):
-                        metrics[f"{PROBABILITY_PREFIX}/t{t}/l{l}/c{c}"] = value
+                        metrics[probability_key(t, l, c)] = value
         return metrics
 
     def learned_structure(self) -> dict[str, Any]:

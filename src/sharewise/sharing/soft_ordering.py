@@ -17,7 +17,7 @@ pairs. Options:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -28,7 +28,7 @@ from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
-from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.base import SharingScheme, StructureFigure, task_list
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
 
 
@@ -111,6 +111,22 @@ class SoftOrdering(SharingScheme):
             "scale_fn": self.scale_fn,
             "frozen": self.frozen,
         }
+
+    @classmethod
+    def render_structure(cls, structure: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()
+                         ) -> tuple[list[StructureFigure], dict[str, Any]]:
+        """The learned soft order per task (Fig. 4d) and each layer's use by depth (Fig. 6b)."""
+        from sharewise.reporting import plots
+
+        rest = dict(structure)
+        scales, candidates = rest.pop("scales", None), rest.pop("candidates", [])
+        if scales is None:
+            return [], rest
+        names = list(structure.get("tasks") or [f"task {t}" for t in range(len(scales))])
+        return [StructureFigure("soft_order", plots.plot_soft_order(scales, names, candidates)[0],
+                                "Learned soft order per task"),
+                StructureFigure("layer_usage", plots.plot_layer_usage(scales, candidates)[0],
+                                "Layer usage by depth")], rest
 
 
 def _build(core: CoreSpec, n_tasks: int, scheme: str, **kwargs: Any) -> SoftOrdering:
