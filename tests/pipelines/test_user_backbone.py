@@ -167,3 +167,38 @@ def test_user_modules_from_yaml_write_a_run_directory_and_report(tmp_path: Path,
     html, md = write_report([out], out)
     assert md.is_file() and "soft_ordering" in md.read_text()
     assert json.loads((out / "summary.json").read_text())["n_parameters"] == summary["n_parameters"]
+
+
+def test_budget_counts_shared_encoders_and_per_task_heads_of_any_size() -> None:
+    """A shared user encoder and per-task heads of different sizes: the tree's count is exact."""
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 6, generator=gen)
+
+    def task(name: str, n_out: int) -> TaskData:
+        y = torch.randint(0, n_out, (40,), generator=gen)
+        return TaskData(name, "multiclass", n_out, x[:20], y[:20], x[20:30], y[20:30], x[30:], y[30:])
+
+    tasks = [task("a", 2), task("b", 3), task("c", 5)]
+    blocks = [nn.Sequential(nn.Linear(8, 8), nn.ReLU()) for _ in range(3)]
+
+    def build_with(scheme: str, **options: Any) -> MultiTaskModel:
+        torch.manual_seed(0)
+        return assemble_model(scheme, n_outputs=[2, 3, 5], input_shape=[6], blocks=blocks, encoders=nn.Linear(6, 8),
+                              heads=[nn.Linear(8, 2), nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 3)),
+                                     nn.Linear(8, 5)], options=options)
+
+    single = build_with("single_task")
+    affinity = compute_affinity(single, tasks, k=10)
+    assert affinity["head_params"] == {"a": 18, "b": 36 + 15, "c": 45} and affinity["shared_params"] == 56
+    for partitions in ([[["a", "b", "c"]]] * 3, [[["a", "b", "c"]], [["a", "b"], ["c"]], [["a"], ["b"], ["c"]]],
+                       [[["a"], ["b"], ["c"]]] * 3):
+        tree = {"tasks": ["a", "b", "c"], "partitions": partitions}
+        branched = build_with("branched", tree=tree)
+        groups = sum(len(p) for p in partitions)
+        assert sum(p.numel() for p in branched.parameters()) == 72 * groups + 18 + 51 + 45 + 56
+    found = search(affinity, budget=10_000, beam=None)
+    assert sum(p.numel() for p in build_with("branched", tree=found).parameters()) == found["params"] <= 10_000
+    tight = search(affinity, budget=72 * 4 + 18 + 51 + 45 + 56, beam=None)  # room for one extra block copy
+    assert sum(len(p) for p in tight["partitions"]) <= 4 and tight["params"] <= 72 * 4 + 170

@@ -54,14 +54,16 @@ def search(data: dict[str, Any], budget: int, beam: int | None) -> dict[str, Any
     tasks = list(data["tasks"])
     dis = 1.0 - np.asarray(data["affinity"], dtype=float)  # [D, N, N]
     heads = [data["head_params"][t] for t in tasks]
+    shared = int(data.get("shared_params", 0))  # modules every task uses, in every tree (a shared encoder)
     if beam is None and len(tasks) <= 6:
-        parts, _, _ = exhaustive_search(dis, data["block_params"], heads, budget)
+        parts, _, _ = exhaustive_search(dis, data["block_params"], heads, budget - shared)
         method = "exhaustive"
     else:
-        parts, _, _ = beam_search(dis, data["block_params"], heads, budget, beam=beam or 10)
+        parts, _, _ = beam_search(dis, data["block_params"], heads, budget - shared, beam=beam or 10)
         method = f"beam (n={beam or 10})"
     tree = tree_to_dict(parts, tasks, data["block_params"], heads, dis)
-    return {**tree, "tasks": tasks, "budget": budget, "search": method}
+    tree["params"] += shared
+    return {**tree, "tasks": tasks, "budget": budget, "search": method, "shared_params": shared}
 
 
 def cmd_branch(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from sharewise.analysis import rdm_stack, task_affinity
 from sharewise.components.layer_bank import ModuleLayerBank
+from sharewise.components.task_modules import TaskModules
 from sharewise.config import apply_overrides, parse_config, read_yaml
 from sharewise.errors import ConfigError
 from sharewise.model import MultiTaskModel
@@ -69,8 +70,10 @@ def column_features(model: MultiTaskModel, x: Tensor, task: int) -> list[Tensor]
 def parameter_counts(model: MultiTaskModel, task_names: Sequence[str]) -> tuple[list[int], dict[str, int]]:
     """(params of each block f_1..f_D, params of each task's own modules: encoder + head).
 
-    Read off a single-task model: its core holds T copies of each block; everything outside the
-    core is per task and of equal size per task (stacked, padded heads), so it is split evenly.
+    Read off a single-task model: its core holds T copies of each block. Outside the core, the
+    user's per-task modules (:class:`TaskModules`) are counted task by task; the library's stacked
+    encoders / heads are of equal size per task (padded to the widest task), so they are split
+    evenly. Modules shared by every task are not any task's: see :func:`shared_parameter_count`.
     """
     core = model.scheme
     n_tasks, depth = len(task_names), core.depth  # type: ignore[union-attr]
@@ -79,10 +82,28 @@ def parameter_counts(model: MultiTaskModel, task_names: Sequence[str]) -> tuple[
         blocks = [sum(p.numel() for p in bank.layers[d].parameters()) for d in range(depth)]
     else:
         blocks = [sum(p.numel() for p in bank.parameters()) // (n_tasks * depth)] * depth
-    outside = sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in core.parameters())
-    if outside % n_tasks:
-        raise ConfigError(f"the {outside} parameters outside the core do not split evenly over {n_tasks} tasks")
-    return [int(b) for b in blocks], {name: outside // n_tasks for name in task_names}
+    own = [0] * n_tasks
+    for part in (model.encoders, model.heads):
+        if isinstance(part, TaskModules):
+            counts, _ = part.task_parameter_counts(n_tasks)
+        else:
+            total = sum(p.numel() for p in part.parameters())
+            if total % n_tasks:
+                raise ConfigError(f"the {total} parameters of the {type(part).__name__} outside the core do not "
+                                  f"split evenly over {n_tasks} tasks")
+            counts = [total // n_tasks] * n_tasks
+        own = [a + b for a, b in zip(own, counts)]
+    return [int(b) for b in blocks], {name: int(c) for name, c in zip(task_names, own)}
+
+
+def shared_parameter_count(model: MultiTaskModel) -> int:
+    """Parameters outside the core used by every task (a user's shared encoder or head).
+
+    They are the same in every tree, so the tree search adds them to its count (``shared_params``
+    in ``affinity.json``) and the built network's size equals the tree's.
+    """
+    return sum(part.task_parameter_counts(1)[1] for part in (model.encoders, model.heads)
+               if isinstance(part, TaskModules))
 
 
 def compute_affinity(model: MultiTaskModel, tasks: Sequence[TaskData], k: int) -> dict[str, Any]:
@@ -92,8 +113,10 @@ def compute_affinity(model: MultiTaskModel, tasks: Sequence[TaskData], k: int) -
     rdms = {t.name: rdm_stack(column_features(model, x, i)) for i, t in enumerate(tasks)}  # [D, K, K] each
     affinity = task_affinity(rdms)  # [D, N, N]
     blocks, heads = parameter_counts(model, names)
+    shared = shared_parameter_count(model)
     return {"tasks": names, "locations": [f"block{d + 1}" for d in range(affinity.shape[0])],
             "affinity": affinity.tolist(), "block_params": blocks, "head_params": heads,
+            "shared_params": shared,
             "heldout": {"split": split, "k": k}}
 
 
