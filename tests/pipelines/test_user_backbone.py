@@ -103,10 +103,10 @@ USER_MODULE = '''
 from torch import nn
 
 class MLPBlock(nn.Module):
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, dropout: float = 0.2) -> None:
         super().__init__()
         self.fc = nn.Linear(width, width)
-        self.drop = nn.Dropout(0.2)  # draws from the global RNG: resume must restore it
+        self.drop = nn.Dropout(dropout)  # draws from the global RNG: resume must restore it
 
     def forward(self, x):
         return x + self.drop(self.fc(x).relu())
@@ -202,3 +202,38 @@ def test_budget_counts_shared_encoders_and_per_task_heads_of_any_size() -> None:
     assert sum(p.numel() for p in build_with("branched", tree=found).parameters()) == found["params"] <= 10_000
     tight = search(affinity, budget=72 * 4 + 18 + 51 + 45 + 56, beam=None)  # room for one extra block copy
     assert sum(len(p) for p in tight["partitions"]) <= 4 and tight["params"] <= 72 * 4 + 170
+
+
+@pytest.mark.slow
+def test_user_modules_from_yaml_under_ddp_equal_a_double_batch(tmp_path: Path, user_module: None,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two DDP ranks on the user's blocks train exactly what one process does on twice the batch."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    block = {"_component_": "usernet_resume_i13.MLPBlock", "width": 16, "dropout": 0.0}  # ranks draw own masks
+
+    def config(batch: int) -> dict[str, Any]:
+        cfg = yaml_config(steps=30, batch_size=batch, eval_every=15, checkpoint_every=15)
+        cfg["model"]["core"]["blocks"] = [block, block]
+        cfg["scheme"] = "permuted"
+        return cfg
+
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "config.yaml").write_text(yaml.safe_dump(config(8)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(src), str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           "-m", "sharewise", "run", "config.yaml", "--out", "out", "--no-plots", "--no-report"],
+                          cwd=tmp_path / "cwd", env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ddp = ckpt.load_checkpoint(tmp_path / "cwd" / "out" / "checkpoint.pt")
+    run(config(16), tmp_path / "single", plots=False)
+    single = ckpt.load_checkpoint(tmp_path / "single" / "checkpoint.pt")
+    assert ddp["step"] == single["step"] == 30
+    for name, value in single["model"].items():
+        torch.testing.assert_close(ddp["model"][name], value, atol=1e-5, rtol=0, msg=name)
