@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 
 from sharewise.training.io import read_jsonl
-from sharewise.training.trainer import selection_score
+from sharewise.summary import selection_score
 
 RULES = ("val_loss", "val_error", "last")
 

@@ -48,6 +48,7 @@ from sharewise.training.io import read_jsonl, save_torch, write_json, write_text
 from sharewise.training.lock import RunLock
 from sharewise.training.metadata import run_metadata
 from sharewise.training.signals import StopRequest
+from sharewise.summary import summarise
 from sharewise.training.trainer import Trainer, TrainResult
 
 RESULT_FILES = ("summary.json", "metrics.jsonl", CHECKPOINT_NAME, "best.pt", "report.html", "report.md")
@@ -55,70 +56,6 @@ RESULT_FILES = ("summary.json", "metrics.jsonl", CHECKPOINT_NAME, "best.pt", "re
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
-
-
-def _named_structure(structure: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """Attach task names to per-task structure lists (they are ordered by task index)."""
-    return {"tasks": names, **structure}
-
-
-def _selection_label(rule: str, has_val: bool) -> str:
-    if rule == "last":
-        return "last evaluated state"
-    if not has_val:
-        return "training loss (no validation split)"
-    return "mean validation error" if rule == "val_error" else "summed validation loss"
-
-
-def _mean(values: list[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
-def summarise(cfg: RunConfig, tasks: list[TaskData], model: Any, result: TrainResult,
-              wall_time: float, loss_fn: Any) -> dict[str, Any]:
-    # The best state was evaluated on val and test when it was selected: reuse that record rather
-    # than evaluate the same weights twice (a third of a short run's fixed cost).
-    chosen = next((r for r in result.history if r["step"] == result.best_step), None)
-    bs = cfg.train.eval_batch_size
-    test = chosen["test"] if chosen is not None else evaluate(model, loss_fn, tasks, "test", bs)
-    train = evaluate(model, loss_fn, tasks, "train", bs)
-    val = chosen["val"] if chosen is not None else evaluate(model, loss_fn, tasks, "val", bs)
-    per_task: dict[str, Any] = {}
-    for task in tasks:
-        entry: dict[str, Any] = {"kind": task.kind, "test_loss": test[task.name]["loss"],
-                                 "n_test": test[task.name]["n"]}
-        keys = ("rmse", "mae", "r2") if task.kind == "regression" else ("error", "auc")
-        for key in keys:
-            if test[task.name].get(key) is not None:
-                entry[f"test_{key}"] = test[task.name][key]
-        main = keys[0]
-        entry[f"train_{main}"] = train[task.name][main]
-        if task.name in val:
-            entry[f"val_{main}"] = val[task.name][main]
-        per_task[task.name] = entry
-    errors = [e["test_error"] for e in per_task.values() if "test_error" in e]
-    means = {f"mean_test_{key}": _mean([e[f"test_{key}"] for e in per_task.values() if f"test_{key}" in e])
-             for key in ("rmse", "mae", "r2", "auc")}
-    return {
-        "name": cfg.name,
-        "scheme": cfg.scheme,
-        "seed": cfg.seed,
-        "steps": cfg.train.steps,
-        "wall_time_s": round(wall_time, 3),
-        "best_step": result.best_step,
-        "selection_score": result.best_score,
-        "selection": _selection_label(cfg.train.select_by, any(t.x_val.shape[0] for t in tasks)),
-        "tasks": per_task,
-        "mean_test_error": sum(errors) / len(errors) if errors else None,
-        "mean_test_loss": sum(e["test_loss"] for e in per_task.values()) / len(per_task),
-        **{k: v for k, v in means.items() if v is not None},
-        "structure": _named_structure(model.scheme.learned_structure(), [t.name for t in tasks]),
-        "optimizer_groups": result.optimizer_groups,
-        "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        "data": {t.name: t.summary() for t in tasks},
-        "config": config_to_dict(cfg),
-        "meta": run_metadata(),
-    }
 
 
 def prepare(cfg_dict: dict[str, Any], data_dir: str | None) -> tuple[RunConfig, list[TaskData], Any]:

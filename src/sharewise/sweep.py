@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sharewise.config import apply_overrides, parse_config
+from sharewise.summary import headline
 
 
 @dataclass
@@ -62,9 +63,7 @@ def _run_cell(cfg: dict[str, Any], cell: str, data_dir: str | None, threads: int
         return False, str(err), time.perf_counter() - started
     except Exception:  # a crashed cell must not take the sweep down; its traceback is reported
         return False, traceback.format_exc(limit=6), time.perf_counter() - started
-    err = summary["mean_test_error"]
-    shown = f"{100 * err:.2f} %" if err is not None else f"loss {summary['mean_test_loss']:.4f}"
-    return True, shown, time.perf_counter() - started
+    return True, headline(summary), time.perf_counter() - started
 
 
 def _same_config(cell: Path, resolved: dict[str, Any]) -> bool:

@@ -116,7 +116,7 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path: Path, tiny: Any, mode: s
 
 
 def test_selection_rules() -> None:
-    from sharewise.training.trainer import selection_score
+    from sharewise.summary import selection_score
 
     records = [{"step": 10, "val_loss": 3.0, "mean_val_error": 0.4, "train_loss": 9.0},
                {"step": 20, "val_loss": 5.0, "mean_val_error": 0.2, "train_loss": 8.0},

@@ -26,11 +26,9 @@ def _seeds(text: str) -> list[int]:
 
 
 def _print_result(summary: dict[str, Any], out: Path | str) -> None:
-    err = summary["mean_test_error"]
-    main = f"mean test error {100 * err:.2f} %" if err is not None else f"mean test loss {summary['mean_test_loss']:.4f}"
-    if summary.get("mean_test_r2") is not None:
-        main += f", mean test R² {summary['mean_test_r2']:.3f}"
-    print(f"{summary['scheme']} seed {summary['seed']}: {main} ({summary['wall_time_s']:.1f} s) -> {out}")
+    from sharewise.summary import headline
+
+    print(f"{summary['scheme']} seed {summary['seed']}: {headline(summary)} ({summary['wall_time_s']:.1f} s) -> {out}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

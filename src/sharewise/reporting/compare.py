@@ -20,6 +20,7 @@ from scipy import stats
 from sharewise.reporting import plots
 from sharewise.reporting.run_plots import curve
 from sharewise.reporting.task_results import GROUPS, MANY_TASKS, long_csv, over_tasks, plot_scheme_scatter
+from sharewise.summary import headline_key
 from sharewise.training.io import read_jsonl, write_json, write_text
 
 
@@ -38,7 +39,7 @@ def aggregate(summaries: Mapping[str, Sequence[dict[str, Any]]]) -> dict[str, An
         if not runs:
             continue
         entry: dict[str, Any] = {"seeds": [r["seed"] for r in runs]}
-        if all(r.get("mean_test_error") is not None for r in runs):
+        if headline_key(runs) == "mean_test_error":  # the headline is the error only if every run has one
             entry["mean_test_error"] = describe([r["mean_test_error"] for r in runs])
         for key in ("mean_test_r2", "mean_test_auc"):
             if all(r.get(key) is not None for r in runs):
@@ -141,8 +142,7 @@ def write_comparison(out: Path, run_dirs: Mapping[str, Sequence[Path]]) -> dict[
     if len(summaries) > 1:
         fig, _ = plot_scheme_scatter(summaries)
         plots.save(fig, out / "scatter.png")
-    has_err = all(r.get("mean_test_error") is not None for runs in summaries.values() for r in runs)
-    key = "mean_test_error" if has_err else "mean_test_loss"
+    key = headline_key(r for runs in summaries.values() for r in runs)
     curves = {s: [curve(read_jsonl(d / "metrics.jsonl"), key) for d in dirs] for s, dirs in run_dirs.items()}
     fig, _ = plots.plot_error_curves(curves, ylabel=key.replace("_", " "))
     plots.save(fig, out / "curves.png")

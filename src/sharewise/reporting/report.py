@@ -23,6 +23,7 @@ from sharewise.reporting._document import Document
 from sharewise.reporting.compare import aggregate, markdown_table
 from sharewise.reporting.run_plots import curve
 from sharewise.reporting.structure import structure_figures
+from sharewise.summary import headline, headline_key
 from sharewise.reporting.task_results import GROUPS, MANY_TASKS, plot_scheme_scatter, task_means
 from sharewise.training.io import read_jsonl, write_text
 
@@ -172,9 +173,7 @@ def _run_section(doc: Document, run: dict[str, Any], level: int, tag: str) -> No
              f"wall time {s.get('wall_time_s', 0):.1f} s.")
     doc.para(f"sharewise {meta.get('sharewise')}, Python {meta.get('python')}, torch {meta.get('torch')}, "
              f"git {meta.get('git_revision') or 'n/a'}, {meta.get('threads')} thread(s), {meta.get('platform')}.")
-    main = (f"mean test error {100 * s['mean_test_error']:.2f} %" if s.get("mean_test_error") is not None
-            else f"mean test loss {s['mean_test_loss']:.4f}")
-    doc.para(f"Result: {main}.")
+    doc.para(f"Result: {headline(s)}.")
     _metrics_table(doc, s)
     if run["records"]:
         doc.figure(f"{tag}curves", _learning_curves(run["records"], s["tasks"]), "Learning curves")
@@ -197,8 +196,7 @@ def build_report(run_dirs: Sequence[str | Path]) -> Document:
     summaries = {k: [r["summary"] for r in v] for k, v in by_scheme.items()}
     doc.markdown_table(markdown_table(aggregate(summaries)))
     _per_task_comparison(doc, summaries)
-    has_err = all(r["summary"].get("mean_test_error") is not None for r in runs)
-    key = "mean_test_error" if has_err else "mean_test_loss"
+    key = headline_key(r["summary"] for r in runs)
     curves = {k: [curve(r["records"], key) for r in v] for k, v in by_scheme.items()}
     doc.figure("comparison_curves", plots.plot_error_curves(curves, ylabel=key.replace("_", " "))[0],
                f"{key.replace('_', ' ')} by step (mean over seeds, min-max band)")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sharewise.reporting import plots
 from sharewise.reporting.structure import structure_figures
+from sharewise.summary import headline_key
 from sharewise.training.io import read_jsonl
 
 
@@ -22,7 +23,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     written = []
-    key = "mean_test_error" if summary.get("mean_test_error") is not None else "mean_test_loss"
+    key = headline_key([summary])
     fig, _ = plots.plot_error_curves({summary["scheme"]: [curve(records, key)]},
                                      ylabel=key.replace("_", " "))
     plots.save(fig, out / "curves.png")

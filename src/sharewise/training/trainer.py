@@ -37,6 +37,7 @@ from sharewise.config.schema import RunConfig
 from sharewise.data.sampler import StackedTaskSampler
 from sharewise.errors import TrainingError
 from sharewise.model import MultiTaskModel
+from sharewise.summary import mean_error, selection_score  # noqa: F401 (selection_score: re-exported)
 from sharewise.tasks.losses import MultiTaskLoss
 from sharewise.tasks.spec import TaskData
 from sharewise.training import checkpoint as ckpt
@@ -63,24 +64,8 @@ class TrainResult:
     elapsed_s: float = 0.0
 
 
-def _mean_error(results: dict[str, dict[str, float]]) -> float | None:
-    errs = [r["error"] for r in results.values() if "error" in r]
-    return sum(errs) / len(errs) if errs else None
-
-
 _ADVICE = ("Try a lower learning rate (train.lr), gradient clipping (train.grad_clip=1.0), or check "
            "the inputs for NaN/inf values.")
-
-
-def selection_score(record: dict[str, Any], rule: str) -> float:
-    """Lower is better. ``val_loss``: the summed per-task validation loss (soft-ordering App. A);
-    ``val_error``: the mean validation error (classification tasks); ``last``: the latest state.
-    Without a validation split every rule but ``last`` falls back to the training loss."""
-    if rule == "last":
-        return -float(record["step"])
-    if rule == "val_error" and record.get("mean_val_error") is not None:
-        return float(record["mean_val_error"])
-    return float(record["val_loss"] if record.get("val_loss") is not None else record["train_loss"])
 
 
 class Trainer:
@@ -211,8 +196,8 @@ class Trainer:
             "step": step,
             "train_loss": train_loss,
             "val_loss": sum(r["loss"] for r in val.values()) if val else None,
-            "mean_val_error": _mean_error(val),
-            "mean_test_error": _mean_error(test),
+            "mean_val_error": mean_error(val),
+            "mean_test_error": mean_error(test),
             "mean_test_loss": sum(r["loss"] for r in test.values()) / len(test),
             "val": val,
             "test": test,
