@@ -84,6 +84,15 @@ def test_gumbel_components_and_per_task_encoders_from_yaml(user_pkg: str) -> Non
     assert len(model.encoders.per_task) == 3
 
 
+def test_gumbel_components_alone_take_the_user_module_path(user_pkg: str) -> None:
+    comp = {"_component_": f"{user_pkg}.MLPBlock", "width": 12}
+    data = user_config(user_pkg, scheme="shared_bottom", scheme_options={"components": [[comp, comp]]})
+    data["model"] = {"core": {"width": 12}}  # built-in dense encoders, no user blocks
+    model = build_model(parse_config(data), build_tasks("demo", data_dir=None, seed=0,
+                                                        options={"names": ["iris", "wine", "friedman1"]}))
+    assert [type(m).__name__ for m in model.scheme.network.layers[0].bank.layers] == ["MLPBlock", "MLPBlock"]
+
+
 def test_every_problem_is_reported_at_once_naming_its_key(user_pkg: str) -> None:
     data = user_config(user_pkg)
     data["model"]["core"]["blocks"] = [

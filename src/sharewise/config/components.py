@@ -32,9 +32,11 @@ def is_component(value: Any) -> bool:
 
 
 def has_component(value: Any) -> bool:
-    """True if ``value`` is a component or a list (of lists) holding one."""
+    """True if ``value`` is a component or a list / mapping holding one at any depth."""
     if is_component(value):
         return True
+    if isinstance(value, dict):
+        return any(has_component(v) for v in value.values())
     return isinstance(value, list) and any(has_component(v) for v in value)
 
 
