@@ -50,6 +50,18 @@ class MultiTaskModel(nn.Module):
             uses += declare(tasks) if declare is not None else used_by_all(part.parameters(), n)
         return uses
 
+    def task_parameters(self) -> list[nn.Parameter]:
+        """Parameters ``[T, ...]`` whose slice t belongs to task t alone (per-task encoders,
+        heads, logits): every submodule's ``task_stacked_parameters()``, without duplicates."""
+        seen: dict[int, nn.Parameter] = {}
+        for module in self.modules():
+            get = getattr(module, "task_stacked_parameters", None)
+            if module is not self and callable(get):
+                for p in get():
+                    if p.requires_grad:
+                        seen.setdefault(id(p), p)
+        return list(seen.values())
+
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.architecture_parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in arch]

@@ -36,14 +36,15 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 slow = pytest.mark.slow  # each torchrun launch starts two interpreters (~10 s on 2 busy cores)
 
 
-def _config(scheme: str, steps: int, batch: int, **options: Any) -> dict[str, Any]:
+def _config(scheme: str, steps: int, batch: int, mode: str = "joint", **options: Any) -> dict[str, Any]:
     return {
         "name": "ddp",
         "scheme": scheme,
         "scheme_options": options,
         "tasks": {"builder": "demo", "options": {"names": ["iris", "wine", "friedman1"]}},
         "model": {"core": {"width": 16, "depth": 3, "dropout": 0.0}},
-        "train": {"steps": steps, "batch_size": batch, "eval_every": 25, "checkpoint_every": 25, "threads": 1},
+        "train": {"steps": steps, "batch_size": batch, "eval_every": 25, "checkpoint_every": 25, "threads": 1,
+                  "mode": mode},
     }
 
 
@@ -150,13 +151,14 @@ def test_soft_ordering_two_ranks_equal_double_batch_through_stop_and_resume(tmp_
 
 @slow
 def test_gumbel_matrix_two_ranks_equal_double_batch(tmp_path: Path) -> None:
+    # The paper's alternating mode: per-task optimiser state (training/task_optim.py) under DDP.
     steps = 100
     (tmp_path / "cwd").mkdir()
-    (tmp_path / "cwd" / "config.yaml").write_text(yaml.safe_dump(_config("gumbel_matrix", steps, batch=8)))
+    (tmp_path / "cwd" / "config.yaml").write_text(yaml.safe_dump(_config("gumbel_matrix", steps, batch=8, mode="alternating")))
     status, log = _finish(_torchrun(tmp_path / "cwd", "config.yaml", "--out", "out"))
     assert status == 0, log
     ddp = load_checkpoint(tmp_path / "cwd" / "out" / "checkpoint.pt")
-    single = _single(tmp_path, _config("gumbel_matrix", steps, batch=16))
+    single = _single(tmp_path, _config("gumbel_matrix", steps, batch=16, mode="alternating"))
     _assert_same_training(ddp, single)  # includes the noise generator ("scheme:generator")
     assert "scheme:generator" in ddp["module_states"]
     # the samples were random, not a degenerate all-on allocation

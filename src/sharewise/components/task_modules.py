@@ -66,6 +66,13 @@ class StackedDense(nn.Module):
             return used_by_all(self.parameters(), len(ids))
         return [task_rows(self.weight, ids), task_rows(self.bias, ids)]
 
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        """Parameters whose slice t belongs to task t (its own optimiser state; see
+        ``sharewise.training.task_optim``): the per-task weights unless shared or frozen."""
+        if self.shared or not isinstance(self.weight, nn.Parameter):
+            return []
+        return [self.weight, self.bias]
+
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         """x [T', B, *in] (flattened to in_max) -> [T', B, out]."""
         t, b = x.shape[:2]

@@ -55,6 +55,12 @@ class SharingScheme(nn.Module, abc.ABC):
         """Parameters that decide *how* tasks share (own optimiser group, own learning rate)."""
         return []
 
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        """Parameters ``[T, ...]`` whose slice t belongs to task t alone (per-task logits). The
+        optimiser gives each slice its own state and moves it only in updates that involve task
+        t (alternating mode); see ``sharewise.training.task_optim``."""
+        return []
+
     def architecture_lr(self, lr: float) -> float:
         """The learning rate of ``architecture_parameters()`` given the weights' ``lr`` (the
         optimiser uses it unless ``train.arch_lr`` is set). Default: the same rate."""

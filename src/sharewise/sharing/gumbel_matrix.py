@@ -206,6 +206,9 @@ class GumbelMatrix(_ModularScheme):
     def architecture_parameters(self) -> list[nn.Parameter]:
         return list(self.logits)
 
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        return list(self.logits)  # per layer [T, C_l, 2]
+
     def architecture_lr(self, lr: float) -> float:
         return lr * self.arch_lr_multiplier  # Sec. V-B: T times by default
 

@@ -103,6 +103,9 @@ class SoftOrdering(SharingScheme):
         own = [] if self.frozen else [task_rows(self.logits, ids)]
         return with_rest_used_by_all(self, own, len(ids))
 
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        return self.architecture_parameters()  # [T, J, D]
+
     def learned_structure(self) -> dict[str, Any]:
         names = [f"W{j + 1}" for j in range(self.bank.n_layers)] + (["I"] if self.identity else [])
         return {

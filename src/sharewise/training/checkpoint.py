@@ -29,7 +29,7 @@ from sharewise.errors import SharewiseError
 from sharewise.training.io import save_torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-task optimiser state (training/task_optim.py)
 
 
 class CheckpointError(SharewiseError):
@@ -108,5 +108,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {err}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise CheckpointError(f"checkpoint {str(path)!r}: expected format {FORMAT_VERSION}, got {got!r}")
+        raise CheckpointError(f"checkpoint {str(path)!r}: expected format {FORMAT_VERSION}, got {got!r} (written "
+                              f"by another sharewise version; start the run again)")
     return state

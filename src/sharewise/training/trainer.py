@@ -173,7 +173,7 @@ class Trainer:
         else:
             self.balancer.backward(losses, reg, tasks)
         self._check_grads(tasks, step)
-        self.optimizer.step()
+        self.optimizer.step(tasks)  # per-task state: only these tasks' slices move
         self.update_count += 1
         return value
 
