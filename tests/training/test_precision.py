@@ -33,7 +33,8 @@ def test_bf16_runs_the_core_in_bfloat16_and_keeps_float32_master_state(tiny: Any
     assert seen == [torch.bfloat16, torch.bfloat16]  # the stacked core's matmuls ran in bf16
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in trainer.model.parameters())
-    states = [v for s in trainer.optimizer.state_dict()["state"].values() for v in s.values()
+    parts = [p for p in trainer.optimizer.state_dict().values() if p]  # shared and per-task state
+    states = [v for part in parts for s in part["state"].values() for v in s.values()
               if isinstance(v, torch.Tensor) and v.is_floating_point() and v.dim() > 0]
     assert states and all(v.dtype == torch.float32 for v in states)
     assert isinstance(loss, float) and loss == loss  # finite float32 loss value

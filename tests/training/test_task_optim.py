@@ -104,7 +104,7 @@ def test_an_alternating_update_leaves_other_tasks_bit_identical() -> None:
     per_task = model.task_parameters()
     names = {id(p): n for n, p in model.named_parameters()}
     assert {names[id(p)] for p in per_task} >= {"encoders.weight", "encoders.bias", "heads.heads.weight",
-                                               "heads.heads.bias", "core.logits.0", "core.logits.1"}
+                                               "heads.heads.bias", "scheme.logits.0", "scheme.logits.1"}
     shared = {n: p.detach().clone() for n, p in model.named_parameters() if id(p) not in {id(q) for q in per_task}}
     assert shared
     x, y = trainer.sampler.next()

@@ -177,11 +177,15 @@ class TaskSlicedOptimizer:
         stacked = [g for g in stacked if g["params"]]
         self.kind = kind
         self.shared = _torch_optimizer(kind, shared, lr) if shared else None
+        self._n_shared = len(shared)
         self.per_task = PerTaskOptimizer(stacked, kind, n_tasks, lr) if stacked else None
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
-        return [g for opt in (self.shared, self.per_task) if opt is not None for g in opt.param_groups]
+        """The groups in the order they were given (groups added later come last)."""
+        shared = self.shared.param_groups if self.shared is not None else []
+        stacked = self.per_task.param_groups if self.per_task is not None else []
+        return shared[:self._n_shared] + stacked + shared[self._n_shared:]
 
     def add_param_group(self, group: dict[str, Any]) -> None:
         """A group of shared parameters added after construction (e.g. learned loss weights)."""
