@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -32,7 +32,7 @@ def _encoders(cfg: RunConfig, tasks: Sequence[TaskData]) -> tuple[nn.Module, tup
     enc, core_cfg = cfg.model.encoder, cfg.model.core
     shapes = sorted({tuple(t.input_shape) for t in tasks})
     if enc.kind == "dense":
-        in_dims = [int(t.x_train[0].numel()) for t in tasks]
+        in_dims = [math.prod(t.input_shape) for t in tasks]
         return StackedDense(in_dims, core_cfg.width, enc.activation, frozen=enc.frozen), (core_cfg.width,)
     if len(shapes) != 1:
         raise ConfigError(f"model.encoder.kind={enc.kind} needs every task's inputs to have one shape, got "

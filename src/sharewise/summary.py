@@ -72,16 +72,17 @@ def summarise(cfg: Any, tasks: list[Any], model: Any, result: Any, wall_time: fl
     """``summary.json``: per-task test metrics of the selected state, their means, the selection
     score and rule, the learned structure and the run's metadata."""
     from sharewise.config import config_to_dict
+    from sharewise.data.streaming import split_size
     from sharewise.training.evaluate import evaluate
     from sharewise.training.metadata import run_metadata
 
     # The best state was evaluated on val and test when it was selected: reuse that record rather
     # than evaluate the same weights twice (a third of a short run's fixed cost).
     chosen = next((r for r in result.history if r["step"] == result.best_step), None)
-    bs = cfg.train.eval_batch_size
-    test = chosen["test"] if chosen is not None else evaluate(model, loss_fn, tasks, "test", bs)
-    train = evaluate(model, loss_fn, tasks, "train", bs)
-    val = chosen["val"] if chosen is not None else evaluate(model, loss_fn, tasks, "val", bs)
+    bs, w = cfg.train.eval_batch_size, cfg.train.data_workers
+    test = chosen["test"] if chosen is not None else evaluate(model, loss_fn, tasks, "test", bs, w)
+    train = evaluate(model, loss_fn, tasks, "train", bs, w)
+    val = chosen["val"] if chosen is not None else evaluate(model, loss_fn, tasks, "val", bs, w)
     per_task: dict[str, Any] = {}
     for task in tasks:
         entry: dict[str, Any] = {"kind": task.kind, "test_loss": test[task.name]["loss"],
@@ -105,7 +106,7 @@ def summarise(cfg: Any, tasks: list[Any], model: Any, result: Any, wall_time: fl
         "wall_time_s": round(wall_time, 3),
         "best_step": result.best_step,
         "selection_score": result.best_score,
-        "selection": selection_label(cfg.train.select_by, any(t.x_val.shape[0] for t in tasks)),
+        "selection": selection_label(cfg.train.select_by, any(split_size(t, "val") for t in tasks)),
         "tasks": per_task,
         ERROR: mean(e["test_error"] for e in per_task.values() if "test_error" in e),
         LOSS: mean(e["test_loss"] for e in per_task.values()),

@@ -80,6 +80,8 @@ class TrainConfig:
     grad_clip: float | None = _opt(None, minimum=0.0, doc="clip the global gradient norm")
     eval_every: int = _opt(500, minimum=1)
     eval_batch_size: int = _opt(2048, minimum=1)
+    data_workers: int = _opt(0, minimum=0, doc="DataLoader worker processes that fetch streamed (Dataset) "
+                                             "tasks' batches; in-memory tasks ignore it")
     mode: str = _opt("joint", ("joint", "alternating"),
                      doc="joint: one summed update per step; alternating: one update per task, shuffled")
     threads: int | None = _opt(None, minimum=1, doc="torch intra-op threads (default: torch's)")

@@ -86,9 +86,11 @@ def _decode(blob: bytes, where: str, image_size: int | None) -> np.ndarray:
     return 1.0 - np.asarray(img, dtype=np.float32) / 255.0  # invert: white paper -> 0, ink -> 1
 
 
-def _load_alphabet(name: str, part: str, index: AlphabetIndex, image_size: int | None) -> OmniglotAlphabet:
+def alphabet_members(name: str, index: AlphabetIndex) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """(member paths, char labels, drawing ids, character names) of one alphabet, in load order
+    (characters sorted, drawings sorted): shared by the in-memory and the lazy loader."""
     chars = sorted(index.characters[name])
-    images, labels, drawings = [], [], []
+    members, labels, drawings = [], [], []
     for c, char in enumerate(chars):
         for member in sorted(index.characters[name][char]):
             stem = member.rsplit("/", 1)[-1].removesuffix(".png")
@@ -98,15 +100,21 @@ def _load_alphabet(name: str, part: str, index: AlphabetIndex, image_size: int |
                 raise DataError(
                     f"{index.where}: expected drawings named XXXX_YY.png, but found {member!r}."
                 ) from None
-            images.append(_decode(index.read(member), f"{member} in {index.where}", image_size))
+            members.append(member)
             labels.append(c)
             drawings.append(drawing)
+    return members, np.asarray(labels, dtype=np.int64), np.asarray(drawings, dtype=np.int64), chars
+
+
+def _load_alphabet(name: str, part: str, index: AlphabetIndex, image_size: int | None) -> OmniglotAlphabet:
+    members, labels, drawings, chars = alphabet_members(name, index)
+    images = [_decode(index.read(m), f"{m} in {index.where}", image_size) for m in members]
     return OmniglotAlphabet(
         name=name,
         part=part,
         images=np.stack(images),  # [n, H, W]
-        char_labels=np.asarray(labels, dtype=np.int64),
-        drawing_ids=np.asarray(drawings, dtype=np.int64),
+        char_labels=labels,
+        drawing_ids=drawings,
         character_names=chars,
     )
 
@@ -127,6 +135,15 @@ def load_omniglot(
     """
     if image_size is not None and image_size < 1:
         raise DataError(f"image_size must be a positive number of pixels or None, but got {image_size}.")
+    wanted, owner, indexes, parts = index_omniglot(data_dir, alphabets, background_only)
+    loaded = {a: _load_alphabet(a, owner[a], indexes[owner[a]], image_size) for a in wanted}
+    return OmniglotData(alphabets=loaded, sources={p: indexes[p].where for p in parts})
+
+
+def index_omniglot(
+    data_dir: str | Path, alphabets: Sequence[str] | None = None, background_only: bool = False
+) -> tuple[list[str], dict[str, str], dict[str, AlphabetIndex], tuple[str, ...]]:
+    """(alphabets in load order, alphabet -> part, part -> index, parts) without decoding anything."""
     data_dir = Path(data_dir)
     parts = ("background",) if background_only else PARTS
     indexes = find_sources(data_dir, parts)
@@ -148,8 +165,7 @@ def load_omniglot(
                        "evaluation alphabets")
                     + "."
                 )
-    loaded = {a: _load_alphabet(a, owner[a], indexes[owner[a]], image_size) for a in wanted}
-    return OmniglotData(alphabets=loaded, sources={p: indexes[p].where for p in parts})
+    return wanted, owner, indexes, parts
 
 
 def alphabet_seed(seed: int, alphabet: str) -> list[int]:

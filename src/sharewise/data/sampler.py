@@ -77,15 +77,18 @@ class StackedTaskSampler:
             xs, self.input_shape = stack_inputs([t.x_train for t in tasks])
             self.x_all = torch.cat(xs)  # [sum N, *in]
             self.y_all = torch.cat([target_rows(t, t.y_train, self.target_width) for t in tasks])
-        self.sizes = [int(t.x_train.shape[0]) for t in tasks]
+        self._init_indices([int(t.x_train.shape[0]) for t in tasks])
         self.offsets = torch.tensor([0] + self.sizes[:-1]).cumsum(0)  # [T] (or [1] when shared)
-        n_max = max(self.sizes)
-        self.perms = torch.zeros(len(tasks), n_max, dtype=torch.long)  # [T or 1, N_max]
-        for t in range(len(tasks)):
+
+    def _init_indices(self, sizes: list[int]) -> None:
+        """The index state (also used by the streaming sampler, so both draw the same indices)."""
+        self.sizes = sizes
+        self.perms = torch.zeros(len(sizes), max(sizes), dtype=torch.long)  # [T or 1, N_max]
+        for t in range(len(sizes)):
             self._reshuffle(t)
-        self.pos = torch.zeros(len(tasks), dtype=torch.long)  # [T or 1]
-        self._size_t = torch.tensor(self.sizes)
-        self._arange = torch.arange(batch_size)
+        self.pos = torch.zeros(len(sizes), dtype=torch.long)  # [T or 1]
+        self._size_t = torch.tensor(sizes)
+        self._arange = torch.arange(self.batch_size)
 
     def _reshuffle(self, t: int) -> None:
         self.perms[t, : self.sizes[t]] = torch.randperm(self.sizes[t], generator=self.generator)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import torch
 
 from sharewise.config.schema import RunConfig
-from sharewise.data.sampler import StackedTaskSampler
+from sharewise.data.streaming import make_sampler
 from sharewise.errors import TrainingError
 from sharewise.model import MultiTaskModel
 from sharewise.summary import mean_error, selection_score  # noqa: F401 (selection_score: re-exported)
@@ -90,9 +90,10 @@ class Trainer:
             self.optimizer_groups.append({"name": "loss_weights", "lr": group["lr"],
                                           "n_params": sum(p.numel() for p in group["params"])})
         # Every rank draws the same global batch and keeps its slice (train.batch_size per rank).
-        self.sampler = StackedTaskSampler(self.tasks, cfg.train.batch_size * dist.world,
-                                          torch.Generator().manual_seed(cfg.seed + 1),
-                                          shard=(dist.rank, dist.world))
+        # Streamed (Dataset) tasks draw the same indices and fetch them through DataLoader workers.
+        self.sampler = make_sampler(self.tasks, cfg.train.batch_size * dist.world,
+                                    torch.Generator().manual_seed(cfg.seed + 1),
+                                    shard=(dist.rank, dist.world), num_workers=cfg.train.data_workers)
         self.step_model: torch.nn.Module = model  # what the training step calls (DDP wraps it in fit)
         self._signum: int | None = None  # the stop signal the ranks agreed on (data-parallel only)
         self.order_generator = torch.Generator().manual_seed(cfg.seed + 2)
@@ -190,8 +191,8 @@ class Trainer:
     def evaluate_all(self, step: int, train_loss: float, elapsed: float) -> dict[str, Any]:
         bs = self.cfg.train.eval_batch_size
         distributed.sync_buffers(self.model, self.dist)  # every rank evaluates the same model
-        val = evaluate(self.model, self.loss_fn, self.tasks, "val", bs)
-        test = evaluate(self.model, self.loss_fn, self.tasks, "test", bs)
+        val = evaluate(self.model, self.loss_fn, self.tasks, "val", bs, self.cfg.train.data_workers)
+        test = evaluate(self.model, self.loss_fn, self.tasks, "test", bs, self.cfg.train.data_workers)
         record = {
             "step": step,
             "train_loss": train_loss,

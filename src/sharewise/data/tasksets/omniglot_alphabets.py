@@ -6,11 +6,17 @@ unless ``alphabets`` names them. Each character's 20 drawings are split ``counts
 train/val/test (Gumbel-Matrix: 10/4/6, i.e. 50/20/30 %), seeded per alphabet from
 ``split_seed``. Images: [1, S, S], strokes = 1; ``image_size`` < 105 is the documented reduced
 setting for CPUs (area-averaged downsampling).
+
+``lazy=True`` returns streamed tasks (:class:`~sharewise.data.streaming.DatasetTask`) that decode
+each image from the zip only when a DataLoader worker fetches it (``train.data_workers``): the same
+images, labels and split, so the same batches for the same seed, without holding the set in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -21,11 +27,14 @@ from sharewise.tasks.spec import TaskData
 @register_taskset("omniglot_alphabets")
 def build_omniglot_alphabets(*, data_dir: str | None = None, seed: int = 0, n_alphabets: int = 20,
                              alphabets: Sequence[str] | None = None, image_size: int = 105,
-                             counts: Sequence[int] = (10, 4, 6), split_seed: int = 0) -> list[TaskData]:
+                             counts: Sequence[int] = (10, 4, 6), split_seed: int = 0,
+                             lazy: bool = False) -> list[Any]:
     from sharewise.data.omniglot import OMNIGLOT_PAPER_ORDER, alphabet_seed, load_omniglot, omniglot_split
 
     root = resolve_data_dir(data_dir, "Omniglot")
     names = list(alphabets) if alphabets else list(OMNIGLOT_PAPER_ORDER[:n_alphabets])
+    if lazy:
+        return _lazy(root, names, image_size, counts, split_seed)
     data = load_omniglot(root, alphabets=names, image_size=None if image_size == 105 else image_size)
     tasks = []
     for name in names:
@@ -36,4 +45,25 @@ def build_omniglot_alphabets(*, data_dir: str | None = None, seed: int = 0, n_al
         tr, va, te = (torch.from_numpy(p) for p in parts)
         tasks.append(TaskData(name, "multiclass", alpha.n_characters, x[tr], y[tr], x[va], y[va], x[te], y[te],
                               notes={"split": list(counts), "image_size": image_size, "part": alpha.part}))
+    return tasks
+
+
+def _lazy(root: Path, names: list[str], image_size: int, counts: Sequence[int], split_seed: int) -> list[Any]:
+    from torch.utils.data import Subset
+
+    from sharewise.data.omniglot import alphabet_members, alphabet_seed, index_omniglot, omniglot_split
+    from sharewise.data.omniglot_lazy import OmniglotImages
+    from sharewise.data.streaming import DatasetTask
+
+    _, owner, indexes, _ = index_omniglot(root, names)
+    tasks = []
+    for name in names:
+        index = indexes[owner[name]]
+        members, labels, drawings, chars = alphabet_members(name, index)
+        images = OmniglotImages(index, members, labels, None if image_size == 105 else image_size)
+        tr, va, te = (Subset(images, p.tolist())
+                      for p in omniglot_split(labels, drawings, counts, alphabet_seed(split_seed, name)))
+        tasks.append(DatasetTask(name, "multiclass", len(chars), tr, va, te, (1, image_size, image_size),
+                                 notes={"split": list(counts), "image_size": image_size, "part": owner[name],
+                                        "lazy": f"decoded image by image from {index.where}"}))
     return tasks
