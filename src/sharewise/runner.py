@@ -37,7 +37,6 @@ import yaml
 
 from sharewise.builders import build_model
 from sharewise.config import RunConfig, config_to_dict, parse_config, read_yaml
-from sharewise.data.streaming import split_size
 from sharewise.data.tasksets import build_tasks
 from sharewise.errors import ConfigError
 from sharewise.tasks.spec import TaskData

@@ -75,8 +75,7 @@ def test_missing_target_cells_are_kept_as_missing(tmp_path: Path) -> None:
 
 
 def test_parquet_reads_like_csv(tmp_path: Path) -> None:
-    pd = pytest.importorskip("pandas")
-    pytest.importorskip("pyarrow")
+    import pandas as pd  # pyarrow (the parquet extra) is installed by `make test`
     p = multi_label_csv(tmp_path / "t.csv")
     pd.read_csv(p, dtype=str, keep_default_na=False).to_parquet(tmp_path / "t.parquet")
     a = build_tasks("table", data_dir=None, seed=0, options={"path": str(p), "targets": ["reg", "bin", "cls"]})
