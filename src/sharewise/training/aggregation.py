@@ -42,15 +42,10 @@ def _key(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
 
-def available_aggregators() -> list[str]:
-    """Lower-case names of TorchJD's aggregators (empty if torchjd is not installed)."""
-    try:
-        import torchjd.aggregation as agg
-    except ImportError:
-        return []
-    return sorted(_key(n) for n in dir(agg) if isinstance(getattr(agg, n), type)
-                  and issubclass(getattr(agg, n), agg.Aggregator) and n not in ("Aggregator",)
-                  and not n.endswith("Aggregator"))
+def _aggregator_classes(agg: Any) -> dict[str, type]:
+    """TorchJD's aggregator classes by normalised name (``upgrad``, ``imtlg``, ...)."""
+    return {_key(n): getattr(agg, n) for n in dir(agg) if isinstance(getattr(agg, n), type)
+            and issubclass(getattr(agg, n), agg.Aggregator) and n != "Aggregator" and not n.endswith("Aggregator")}
 
 
 def build_aggregator(name: str, options: dict[str, Any] | None = None) -> Callable[[Tensor], Tensor]:
@@ -61,14 +56,13 @@ def build_aggregator(name: str, options: dict[str, Any] | None = None) -> Callab
     except ImportError as err:
         raise ConfigError(f"train.aggregator={name!r} needs TorchJD: pip install 'sharewise[jd]' "
                           f"(or pip install 'torchjd[quadprog_projector]')") from err
-    names = {_key(n): n for n in dir(agg) if isinstance(getattr(agg, n), type)
-             and issubclass(getattr(agg, n), agg.Aggregator) and not n.endswith("Aggregator") and n != "Aggregator"}
-    if _key(name) not in names:
-        close = difflib.get_close_matches(_key(name), list(names), n=1)
+    classes = _aggregator_classes(agg)
+    if _key(name) not in classes:
+        close = difflib.get_close_matches(_key(name), list(classes), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"train.aggregator: unknown TorchJD aggregator {name!r}.{hint} "
-                          f"Valid: {', '.join(sorted(names))}.")
-    cls = getattr(agg, names[_key(name)])
+                          f"Valid: {', '.join(sorted(classes))}.")
+    cls = classes[_key(name)]
     try:
         return cls(**dict(options or {}))
     except ImportError as err:
