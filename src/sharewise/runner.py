@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -215,6 +216,8 @@ def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer
     model.load_state_dict(result.best_state)
     save_torch(out / "best.pt", {"model": result.best_state, "step": result.best_step})
     summary = summarise(cfg, tasks, model, result, result.elapsed_s, trainer.loss_fn)
+    for message in summary["warnings"]:  # the run log (stderr); also in summary.json
+        print(f"warning ({out}): {message}", file=sys.stderr, flush=True)
     if trainer.dist.enabled:
         summary["world_size"] = trainer.dist.world
     if (out / "run.json").exists():

@@ -112,6 +112,7 @@ def summarise(cfg: Any, tasks: list[Any], model: Any, result: Any, wall_time: fl
         LOSS: mean(e["test_loss"] for e in per_task.values()),
         **{k: v for k, v in means.items() if v is not None},
         "structure": {"tasks": [t.name for t in tasks], **model.scheme.learned_structure()},
+        "warnings": model.scheme.structure_warnings([t.name for t in tasks]),
         "optimizer_groups": result.optimizer_groups,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "data": {t.name: t.summary() for t in tasks},

@@ -211,3 +211,62 @@ def test_core_network_equals_ml_reference_and_applies_dropout_in_train_only() ->
     assert torch.allclose(scheme(x), loop_forward(scheme.network, x, [ml_allocation(lg) for lg in scheme.logits]))
     with pytest.raises(ConfigError, match=r"got x of shape \[2, 8, 6\]"):
         scheme(x, tasks=[0])
+
+
+# -- empty allocations (issue 10): reported, and optionally prevented ----------------------
+
+def _two_layer_scheme(**options) -> GumbelMatrix:
+    """3 tasks, 2 layers of 3 components; task 1 has no component in layer 1 (ML allocation)."""
+    scheme = create_scheme("gumbel_matrix", dense_core(depth=2, width=6), 3, options={"n_components": 3, **options})
+    with torch.no_grad():
+        on, off = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0])
+        for lg in scheme.logits:
+            lg.copy_(on.expand_as(lg))
+        scheme.logits[1][1] = torch.stack([off, torch.tensor([0.0, 0.5]), off])  # p < 0.5 everywhere
+    return scheme
+
+
+def test_an_empty_allocation_is_reported_with_task_and_layer() -> None:
+    scheme = _two_layer_scheme()
+    s = scheme.learned_structure()
+    assert s["empty_allocations"] == [{"task": 1, "layer": 1}] and s["keep_one_component"] is False
+    (warning,) = scheme.structure_warnings(["iris", "wine", "digits"])
+    assert "task 'wine' has no active component in layer 1" in warning and "keep_one_component" in warning
+    scheme.eval()
+    x = torch.randn(3, 4, 6)
+    y = scheme(x)
+    assert torch.equal(y[1], torch.zeros_like(y[1]))  # the paper's rule: an empty layer outputs 0
+    assert not torch.equal(y[0], torch.zeros_like(y[0]))
+
+
+def test_keep_one_component_turns_on_the_most_probable_one() -> None:
+    scheme = _two_layer_scheme(keep_one_component=True)
+    assert scheme.learned_structure()["empty_allocations"] == []
+    assert scheme.structure_warnings(["a", "b", "c"]) == []
+    scheme.eval()
+    z = scheme.allocation()
+    assert z[1][1].tolist() == [0.0, 1.0, 0.0]  # component 1 has the highest p (logit gap -0.5)
+    assert torch.equal(z[0], torch.ones(3, 3)) and torch.equal(z[1][0], torch.ones(3))
+    # In training samples too: a forced entry is exactly 1 and keeps the soft sample's gradient.
+    scheme.train()
+    with torch.no_grad():
+        scheme.logits[1][1] = torch.tensor([[0.0, 30.0], [0.0, 29.0], [0.0, 30.0]])  # never sampled on
+    z1 = scheme.allocation([1])[1]  # layer 1 of task 1 [1, C]
+    assert z1.detach().tolist() == [[0.0, 1.0, 0.0]]
+    (grad,) = torch.autograd.grad(z1.sum(), scheme.logits[1])
+    assert grad[1].abs().sum() > 0
+
+
+def test_a_run_reports_empty_allocations_in_the_summary_and_the_log(tmp_path, capsys) -> None:
+    from sharewise.runner import run
+
+    cfg = {"name": "empty", "scheme": "gumbel_matrix", "scheme_options": {"n_components": 2, "p_init": 0.001},
+           "tasks": {"builder": "demo", "options": {"names": ["iris", "wine"]}},
+           "model": {"core": {"width": 8, "depth": 2}},
+           "train": {"steps": 2, "batch_size": 8, "eval_every": 2, "threads": 1, "mode": "alternating"}}
+    summary = run(cfg, tmp_path / "run", plots=False)
+    # p_init 0.001: every task's ML allocation is empty in both layers
+    assert len(summary["warnings"]) == 4
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["warnings"] == summary["warnings"]
+    err = capsys.readouterr().err
+    assert "task 'iris' has no active component in layer 0" in err and "task 'wine' has no active component in layer 1" in err

@@ -77,3 +77,21 @@ def ml_allocation(logits: Tensor) -> Tensor:
 def connection_probability(logits: Tensor) -> Tensor:
     """p = softmax(logits)[..., 0]: ``[..., 2] -> [...]``."""
     return torch.softmax(logits, dim=-1)[..., 0]
+
+
+def keep_one_active(z: Tensor, logits: Tensor) -> Tensor:
+    """``z [T', C]`` with, in every row that is all zeros, the most probable component turned on.
+
+    The paper's rule lets a task's allocation in a layer be empty (its output there is then
+    constant); this optional guard keeps at least one component per task and layer. The forced
+    entry keeps the soft sample's gradient (straight-through) where ``z`` has one.
+    """
+    empty = z.detach().sum(dim=-1, keepdim=True) == 0  # [T', 1]
+    best = torch.nn.functional.one_hot((logits[..., 0] - logits[..., 1]).argmax(dim=-1), z.shape[-1]).bool()
+    force = empty & best  # [T', C]
+    return torch.where(force, z - z.detach() + 1.0, z)
+
+
+def empty_allocations(alloc: list[Tensor]) -> list[tuple[int, int]]:
+    """``(task, layer)`` pairs whose allocation row is all zeros (per layer ``[T, C_l]``)."""
+    return [(t, l) for l, a in enumerate(alloc) for t in (a.sum(dim=-1) == 0).nonzero().flatten().tolist()]

@@ -86,6 +86,11 @@ class SharingScheme(nn.Module, abc.ABC):
         tasks use subsets (copies, groups, allocated components) declare it."""
         return used_by_all(self.parameters(), len(task_list(tasks, self.n_tasks)))
 
+    def structure_warnings(self, task_names: Sequence[str]) -> list[str]:
+        """Problems with what was learned that the user should see (run log and summary.json),
+        e.g. a task left without any active component in a layer."""
+        return []
+
     def learned_structure(self) -> dict[str, Any]:
         """What the scheme learned or fixed, as plain JSON data (soft orders, permutations...)."""
         return {}

@@ -29,6 +29,10 @@ Options (the builder's keyword arguments, i.e. a config's ``scheme_options``):
 - ``components``: the user's own modular layers instead of ``network`` (a list of lists of
   modules, the same in / out shape within a layer; from YAML, ``_component_`` specs).
 - ``eval_sampling`` (False): sample allocations (with noise) at evaluation instead of ML.
+- ``keep_one_component`` (False): a task whose allocation in a layer would be all zeros (a
+  constant output there, the paper's rule) gets its most probable component turned on, in
+  training samples and at evaluation. Either way, tasks whose evaluation allocation is empty in
+  a layer are listed in ``learned_structure()["empty_allocations"]`` and reported as warnings.
 - ``execution`` ("auto": stacked unless the stacked component outputs exceed a size cut-off,
   then per task), ``task_chunk`` (1: tasks per chunk in per_task execution),
   ``inactive_no_grad`` (False; exact but measured slower here): execution paths, all exact
@@ -59,7 +63,9 @@ from sharewise.sharing._gumbel import (
     TemperatureSchedule,
     allocation_logits_init,
     connection_probability,
+    empty_allocations,
     gumbel_noise,
+    keep_one_active,
     ml_allocation,
     straight_through_sample,
 )
@@ -168,8 +174,10 @@ class GumbelMatrix(_ModularScheme):
     def __init__(self, network: ModularNetwork, n_tasks: int, *, seed: int = 0, p_init: float = 0.5,
                  temperature: TemperatureSchedule | None = None, budget: float | None = None,
                  budget_weight: float = 1.0, eval_sampling: bool = False,
-                 arch_lr_multiplier: float | None = None, **kwargs: Any) -> None:
+                 arch_lr_multiplier: float | None = None, keep_one_component: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(network, n_tasks, **kwargs)
+        self.keep_one_component = keep_one_component
         if budget is not None and not 0.0 < budget <= 1.0:
             raise ConfigError(f"budget must be in (0, 1] (a fraction of active allocations), but got {budget}")
         if budget_weight < 0:
@@ -191,12 +199,31 @@ class GumbelMatrix(_ModularScheme):
         ids = task_list(tasks, self.n_tasks)
         logits = [lg[ids] for lg in self.logits]  # per layer [T', C_l, 2]
         if not self.training and not self.eval_sampling:
-            return [ml_allocation(lg) for lg in logits]
-        # Noise drawn once per forward pass, independently for both logits of every connection.
-        z = [straight_through_sample(lg, gumbel_noise(tuple(lg.shape), self.generator).to(lg), self.temperature)
-             for lg in logits]
-        self._last_sample = [s.detach() for s in z]
+            z = [ml_allocation(lg) for lg in logits]
+        else:
+            # Noise drawn once per forward pass, independently for both logits of every connection.
+            z = [straight_through_sample(lg, gumbel_noise(tuple(lg.shape), self.generator).to(lg), self.temperature)
+                 for lg in logits]
+        if self.keep_one_component:
+            z = [keep_one_active(a, lg) for a, lg in zip(z, logits)]
+        if self.training or self.eval_sampling:
+            self._last_sample = [s.detach() for s in z]
         return z
+
+    def ml_allocation(self) -> list[Tensor]:
+        """Per layer ``[T, C_l]``: the evaluation allocation (p >= 0.5, and the most probable
+        component in an otherwise empty row with ``keep_one_component``)."""
+        z = [ml_allocation(lg) for lg in self.logits]
+        return [keep_one_active(a, lg) for a, lg in zip(z, self.logits)] if self.keep_one_component else z
+
+    def structure_warnings(self, task_names: Sequence[str]) -> list[str]:
+        """A task with no active component in a layer outputs a constant there (the paper's rule;
+        seen on the 139-task school data as about twice every other scheme's RMSE)."""
+        with torch.no_grad():
+            empty = empty_allocations(self.ml_allocation())
+        return [f"Gumbel-Matrix task {task_names[t]!r} has no active component in layer {l} (its "
+                f"allocation there is all zeros, so its output is constant); scheme_options."
+                f"keep_one_component=true keeps the most probable component on" for t, l in empty]
 
     def probabilities(self) -> list[Tensor]:
         """Per layer ``[T, C_l]``: p = softmax(logits)[..., 0]."""
@@ -250,7 +277,10 @@ class GumbelMatrix(_ModularScheme):
 
     def learned_structure(self) -> dict[str, Any]:
         with torch.no_grad():
-            out = self._structure([ml_allocation(lg) for lg in self.logits])
+            alloc = self.ml_allocation()
+            out = self._structure(alloc)
+            out["empty_allocations"] = [{"task": t, "layer": l} for t, l in empty_allocations(alloc)]
+            out["keep_one_component"] = self.keep_one_component
             out["probabilities"] = {str(t): [p[t].tolist() for p in self.probabilities()] for t in range(self.n_tasks)}
         out["budget"] = self.budget
         return out
@@ -385,14 +415,16 @@ def build_gumbel_matrix(core: CoreSpec, n_tasks: int, *, seed: int = 0, network:
                         budget_weight: Annotated[float, NON_NEGATIVE] = 1.0, eval_sampling: bool = False,
                         arch_lr_multiplier: Annotated[float | None, POSITIVE] = None,
                         execution: Literal[EXECUTIONS] = "auto", task_chunk: Annotated[int, AT_LEAST_ONE] = 1,
-                        inactive_no_grad: bool = False, components: list | None = None) -> GumbelMatrix:
+                        inactive_no_grad: bool = False, components: list | None = None,
+                        keep_one_component: bool = False) -> GumbelMatrix:
     """Learned allocation (Maziarz et al.); see the module docstring for every option."""
     net = build_network(core, network, n_components, network_options, components)
     return GumbelMatrix(net, n_tasks, seed=seed, p_init=p_init,
                         temperature=TemperatureSchedule(temperature_initial, temperature_floor),
                         budget=budget, budget_weight=budget_weight, eval_sampling=eval_sampling,
                         arch_lr_multiplier=arch_lr_multiplier, dropout=core.dropout, execution=execution,
-                        task_chunk=task_chunk, inactive_no_grad=inactive_no_grad)
+                        task_chunk=task_chunk, inactive_no_grad=inactive_no_grad,
+                        keep_one_component=keep_one_component)
 
 
 @register_scheme("shared_bottom", check=check_modular_options)
