@@ -40,12 +40,12 @@ from sharewise.builders import build_model
 from sharewise.config import RunConfig, config_to_dict, parse_config, read_yaml
 from sharewise.data.tasksets import build_tasks
 from sharewise.errors import ConfigError
-from sharewise.tasks.spec import TaskData
+from sharewise.tasks.spec import TaskData, check_task_list
 from sharewise.training import distributed
 from sharewise.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from sharewise.training.distributed import SINGLE, DistContext
 from sharewise.training.evaluate import evaluate
-from sharewise.training.io import read_jsonl, save_torch, write_json, write_text
+from sharewise.training.io import read_json, read_jsonl, save_torch, write_json, write_text
 from sharewise.training.lock import RunLock
 from sharewise.training.metadata import run_metadata
 from sharewise.training.signals import StopRequest
@@ -65,16 +65,56 @@ def prepare(cfg_dict: dict[str, Any], data_dir: str | None) -> tuple[RunConfig, 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
-    if not tasks:
-        raise ConfigError(f"task set {cfg.tasks.builder!r} produced no tasks; check tasks.options")
-    names = [t.name for t in tasks]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ConfigError(f"task set {cfg.tasks.builder!r} produced several tasks named {duplicated}; task names "
-                          f"key every result, so they must be unique (rename the files or tasks)")
+    tasks = check_task_list(tasks, cfg.tasks.builder)
     seed_everything(cfg.seed)
-    model = build_model(cfg, tasks)
+    with _shape_errors(cfg, tasks):
+        model = build_model(cfg, tasks)
+        check_shapes(model, tasks)
     return cfg, tasks, model
+
+
+def _same_input_shape(tasks: list[TaskData]) -> bool:
+    return len({t.input_shape for t in tasks}) == 1
+
+
+@contextmanager
+def _shape_errors(cfg: RunConfig, tasks: list[TaskData]) -> Iterator[None]:
+    """torch's shape errors while building or probing the model -> one ShapeError naming the parts."""
+    from sharewise.errors import ShapeError
+
+    try:
+        yield
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        shapes = ", ".join(f"{t.name} {list(t.input_shape)}" for t in tasks[:4]) + (", ..." if len(tasks) > 4 else "")
+        raise ShapeError(f"the model cannot process these tasks' inputs ({shapes}) with encoder "
+                         f"{cfg.model.encoder.kind!r}, core {cfg.model.core.kind!r} and scheme {cfg.scheme!r}: {first}. "
+                         f"Change model.encoder / model.core so the encoder's output fits the core (e.g. a conv "
+                         f"core needs as many channels as model.core.width: model.encoder.kind=channel_pad)") from None
+
+
+def check_shapes(model: Any, tasks: list[TaskData]) -> None:
+    """One forward pass of two training inputs per task, so shapes that cannot work (a conv core on
+    1-channel images an identity encoder passes through, a width a scheme cannot take) fail before
+    any work instead of as a traceback at the first step. Runs in eval mode with every RNG restored
+    afterwards, so training draws exactly the numbers it would have drawn without it."""
+    from sharewise.training.checkpoint import load_module_states, module_states
+
+    saved = module_states(model)
+    was_training = model.training
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            model.eval()
+            n = min(2, *(t.x_train.shape[0] for t in tasks))
+            x = torch.stack([t.x_train[:n] for t in tasks]) if _same_input_shape(tasks) else None
+            if x is not None:
+                model(x, list(range(len(tasks))))
+            else:
+                for i, t in enumerate(tasks):
+                    model(t.x_train[:2].unsqueeze(0), [i])
+    finally:
+        model.train(was_training)
+        load_module_states(model, saved)
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:
@@ -125,7 +165,9 @@ def run(cfg_dict: dict[str, Any], out: str | Path, data_dir: str | None = None, 
     """Train one configuration and write its run directory; returns the summary (None on ranks
     other than 0, which write nothing). ``plots`` and ``report`` are off unless asked for: drawing
     them costs more than a short run's training (``sharewise report DIR`` writes them later)."""
-    out = Path(out)
+    from sharewise.rundir import check_output_dir
+
+    out = check_output_dir(out)
     cfg, tasks, model = prepare(cfg_dict, data_dir)
     _place(cfg, model, dist)
     if tensorboard:
@@ -158,7 +200,10 @@ def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = False
                           f"directory of a stopped run")
     if (run_dir / "summary.json").exists():
         raise ConfigError(f"run {str(run_dir)!r} already finished (summary.json exists); nothing to resume")
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    info = read_json(run_dir / "run.json", "run record") if (run_dir / "run.json").exists() else {}
+    if info and not isinstance(info.get("resumes", []), list):
+        raise CheckpointError(f"{run_dir / 'run.json'}: 'resumes' must be a list of earlier resumes; the file is "
+                              f"damaged. Restore it (or delete it to continue without the start/resume record)")
     if data_dir is None:
         data_dir = info.get("data_dir")
     cfg, tasks, model = prepare(read_yaml(run_dir / "config.yaml"), data_dir)
@@ -172,12 +217,23 @@ def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = False
             raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
                                   f"checkpoint was written with; restore it or start a new run")
         trainer = Trainer(cfg, model, tasks, run_dir=run_dir if dist.is_main else None, dist=dist)
-        trainer.load_state_dict(state)
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"checkpoint {str(run_dir / CHECKPOINT_NAME)!r} does not hold a complete state "
+                                  f"for this run ({type(err).__name__}: {first}); it is damaged or from another "
+                                  f"version of sharewise. Restore it, or start the run again with --overwrite") from None
 
         def restart() -> None:
             metrics = run_dir / "metrics.jsonl"
             if metrics.exists():  # drop lines a killed process wrote after its last checkpoint
-                kept = [r for r in read_jsonl(metrics) if r["step"] <= trainer.step]
+                records = read_jsonl(metrics)
+                bad = next((i for i, r in enumerate(records, 1) if not isinstance(r.get("step"), int)), None)
+                if bad is not None:
+                    raise CheckpointError(f"{metrics}: record {bad} has no integer 'step'; the history is damaged. "
+                                          f"Restore the file (resuming would drop records)")
+                kept = [r for r in records if r["step"] <= trainer.step]
                 write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
             if info:
                 entry = {"step": trainer.step, "at": _now(), "meta": run_metadata()}
@@ -221,7 +277,7 @@ def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer
     if trainer.dist.enabled:
         summary["world_size"] = trainer.dist.world
     if (out / "run.json").exists():
-        summary["resumed_at_steps"] = [r["step"] for r in json.loads((out / "run.json").read_text())["resumes"]]
+        summary["resumed_at_steps"] = [r["step"] for r in read_json(out / "run.json", "run record").get("resumes", [])]
     write_json(out / "summary.json", summary)
     if plots:
         from sharewise.reporting.run_plots import plot_run

@@ -58,12 +58,13 @@ def test_real_details(shared_data: Path) -> None:
 
 
 def test_imputation_is_column_median(tmp_path: Path) -> None:
+    values = [1] * 76 + [2] * 2 + [10] * 76  # 154 observed rows + 1 missing = UCI's 155; median 2
     (tmp_path / "hepatitis.data").write_text(
-        "\n".join(",".join(["2"] + [str(v)] * 18 + ["1"]) for v in (1, 2, 10)) + "\n"
+        "\n".join(",".join(["2"] + [str(v)] * 18 + ["1"]) for v in values) + "\n"
         + ",".join(["1"] + ["?"] * 18 + ["2"]) + "\n"
     )
     t = load_uci("hepatitis", tmp_path)
-    np.testing.assert_allclose(t.x[3, :18], 2.0)
+    np.testing.assert_allclose(t.x[154, :18], 2.0)
     assert "imputed 18 missing" in t.notes
 
 
@@ -76,13 +77,13 @@ def test_wrong_field_count(tmp_path: Path) -> None:
 
 def test_unparseable_value(tmp_path: Path) -> None:
     (tmp_path / "pima.data").write_text("6,148,72,35,0,33.6,0.627,50,1\n1,85,66,2x9,0,26.6,0.351,31,0\n")
-    with pytest.raises(DataError, match=r"pima\.data, line 2, field 4: expected a number .*found '2x9'"):
+    with pytest.raises(DataError, match=r"pima\.data, line 2, field 4: expected a finite number .*found '2x9'"):
         load_uci("pima", tmp_path)
 
 
 def test_ecoli_without_header(tmp_path: Path) -> None:
-    (tmp_path / "ecoli.data").write_text("AAT_ECOLI 0.49 0.29 0.48 0.50 0.56 0.24 0.35 cp\n")
-    assert load_uci("ecoli", tmp_path).x.shape == (1, 7)
+    (tmp_path / "ecoli.data").write_text("AAT_ECOLI 0.49 0.29 0.48 0.50 0.56 0.24 0.35 cp\n" * 336)
+    assert load_uci("ecoli", tmp_path).x.shape == (336, 7)
 
 
 def test_unknown_and_missing(tmp_path: Path) -> None:

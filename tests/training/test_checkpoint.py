@@ -57,7 +57,7 @@ def test_unreadable_and_missing_checkpoints(tmp_path: Path) -> None:
     with pytest.raises(ckpt.CheckpointError, match="no checkpoint at"):
         ckpt.load_checkpoint(tmp_path / "checkpoint.pt")
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ckpt.CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(ckpt.CheckpointError, match="cannot read the checkpoint"):
         ckpt.load_checkpoint(tmp_path / "checkpoint.pt")
 
 

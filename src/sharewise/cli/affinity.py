@@ -24,6 +24,12 @@ def cmd_affinity(args: argparse.Namespace) -> int:
     from sharewise.cli.commands import load_config
     from sharewise.pipelines.affinity import affinity_run
 
+    from sharewise.errors import ConfigError
+
+    if args.inputs < 2:
+        raise ConfigError(f"--inputs must be at least 2 held-out inputs (an RDM compares pairs), got {args.inputs}")
+    if args.steps is not None and args.steps < 1:
+        raise ConfigError(f"--steps must be a positive number of training steps, got {args.steps}")
     data = load_config(args.config, args.overrides, seed=args.seed, **{"train.steps": args.steps})
     result = affinity_run(data, args.out, data_dir=args.data_dir, reuse=args.reuse, k=args.inputs,
                           plots=not args.no_plots, progress=args.reuse is None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +31,44 @@ def read_affinity(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no affinity file at {str(path)!r}; write one with `sharewise affinity`")
-    data = json.loads(path.read_text())
+    from sharewise.readers import read_json
+
+    data = read_json(path, "affinity file (affinity.json from `sharewise affinity`)")
     missing = [k for k in ("tasks", "affinity", "block_params", "head_params") if k not in data]
     if missing:
         raise ConfigError(f"{str(path)!r} lacks {missing}; write it with `sharewise affinity`")
+    _check_affinity(path, data)
     return data
+
+
+def _check_affinity(path: Path, data: dict[str, Any]) -> None:
+    """The shapes the tree search relies on: [D, N, N] finite affinities, D block and N head counts."""
+    import numpy as np
+
+    tasks = data["tasks"]
+    problems = []
+    if not isinstance(tasks, list) or len(tasks) < 2 or not all(isinstance(t, str) for t in tasks):
+        problems.append(f"'tasks' must list at least 2 task names, got {tasks!r}")
+    else:
+        n = len(tasks)
+        try:
+            aff = np.asarray(data["affinity"], dtype=float)
+        except (TypeError, ValueError):
+            aff = None
+        if aff is None or aff.ndim != 3 or aff.shape[1:] != (n, n) or not np.isfinite(aff).all():
+            got = "not numbers" if aff is None else f"shape {list(aff.shape)}"
+            problems.append(f"'affinity' must be finite numbers of shape [depth, {n}, {n}], got {got}")
+        blocks = data["block_params"]
+        if (not isinstance(blocks, list) or (aff is not None and aff.ndim == 3 and len(blocks) != aff.shape[0])
+                or not all(isinstance(b, int) and b >= 0 for b in blocks)):
+            problems.append(f"'block_params' must be one non-negative integer per depth, got {blocks!r}")
+        heads = data["head_params"]
+        if (not isinstance(heads, dict) or sorted(heads) != sorted(tasks)
+                or not all(isinstance(h, int) and h >= 0 for h in heads.values())):
+            problems.append(f"'head_params' must map each task to a non-negative integer, got {heads!r}")
+    if problems:
+        raise ConfigError(f"{str(path)!r} is not a valid affinity file: {'; '.join(problems)}. Write it with "
+                          f"`sharewise affinity`")
 
 
 def check_tasks(affinity_tasks: list[str], config_tasks: list[str]) -> None:
@@ -67,6 +99,13 @@ def search(data: dict[str, Any], budget: int, beam: int | None) -> dict[str, Any
 
 
 def cmd_branch(args: argparse.Namespace) -> int:
+    if args.budget < 1:
+        raise ConfigError(f"--budget must be a positive number of parameters, got {args.budget}")
+    if args.beam is not None and args.beam < 1:
+        raise ConfigError(f"--beam must be a positive beam width, got {args.beam}")
+    from sharewise.rundir import check_output_dir
+
+    check_output_dir(args.out)
     data = read_affinity(args.affinity)
     if args.config:
         from sharewise.cli.commands import load_config
@@ -77,9 +116,11 @@ def cmd_branch(args: argparse.Namespace) -> int:
         tasks = build_tasks(cfg.tasks.builder, data_dir=args.data_dir, seed=cfg.seed, options=cfg.tasks.options)
         check_tasks(list(data["tasks"]), [t.name for t in tasks])
     tree = search(data, args.budget, args.beam)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tree.json").write_text(json.dumps(tree, indent=1))
+    from sharewise.rundir import claim_output_dir
+    from sharewise.training.io import write_json
+
+    out = claim_output_dir(args.out)
+    write_json(out / "tree.json", tree)
     from sharewise.reporting.tree_plots import plot_tree
 
     fig, _ = plot_tree(tree["partitions"], title=f"{tree['params']} params, cost {tree['cost']:.3f}")

@@ -19,10 +19,37 @@ def load_config(path: str | None, overrides: list[str], **flags: Any) -> dict[st
 
 
 def _seeds(text: str) -> list[int]:
+    """``--seeds``: non-empty, non-negative, no repeats (a repeated seed is the same run twice)."""
+    parts = [s.strip() for s in text.split(",")]
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in parts if s]
     except ValueError:
-        raise ConfigError(f"--seeds must be comma-separated integers, got {text!r}") from None
+        raise ConfigError(f"--seeds must be comma-separated integers such as 0,1,2, got {text!r}") from None
+    if not seeds or "" in parts[:-1] or any(s < 0 for s in seeds):
+        raise ConfigError(f"--seeds must list one or more non-negative integers separated by single commas, "
+                          f"such as 0,1,2; got {text!r}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"--seeds lists {repeated} more than once ({text!r}); a seed names one run, list it once")
+    return seeds
+
+
+def _schemes(text: str) -> list[str]:
+    """``--schemes``: non-empty, no repeats (each scheme is one set of grid cells)."""
+    parts = [s.strip() for s in text.split(",")]
+    schemes = [s for s in parts if s]
+    if not schemes or "" in parts[:-1]:
+        raise ConfigError(f"--schemes must list one or more scheme names separated by single commas, such as "
+                          f"parallel,soft_ordering; got {text!r} (see `sharewise validate --list`)")
+    repeated = sorted({s for s in schemes if schemes.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"--schemes lists {repeated} more than once ({text!r}); list each scheme once")
+    return schemes
+
+
+def _positive(value: int | None, option: str, what: str) -> None:
+    if value is not None and value < 1:
+        raise ConfigError(f"{option} must be a positive number of {what}, got {value}")
 
 
 def _print_result(summary: dict[str, Any], out: Path | str) -> None:
@@ -51,7 +78,7 @@ def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
         given = [name for name, value in (("a config file", args.config), ("--scheme", args.scheme),
                                           ("--seed", args.seed), ("--out", args.out), ("--steps", args.steps),
                                           ("overrides", args.overrides), ("--overwrite", args.overwrite))
-                 if value]
+                 if value is not None and value is not False and value != []]
         if given:
             raise ConfigError(f"--resume continues {args.resume} with its own config.yaml, so it takes no "
                               f"{', '.join(given)}; start a new run to change the configuration")
@@ -59,6 +86,7 @@ def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
         if summary is not None:  # rank 0 (or a single process)
             _print_result(summary, args.resume)
         return 0
+    _positive(args.steps, "--steps", "training steps")
     if args.config is None and not args.overrides:
         raise ConfigError("run needs a config file (e.g. configs/demo/demo.yaml) or --resume DIR")
     data = load_config(args.config, args.overrides, scheme=args.scheme, seed=args.seed,
@@ -72,7 +100,8 @@ def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Path,
-            data_dir: str | None, quiet: bool = False, jobs: int = 1, report: bool = True) -> dict[str, Any]:
+            data_dir: str | None, quiet: bool = False, jobs: int = 1, report: bool = True,
+            overwrite: bool = False, command: str = "the same command") -> dict[str, Any]:
     """Run the (scheme, seed) grid into ``out/<scheme>/seed<N>`` (see ``sharewise.sweep``)."""
     from sharewise.reporting.compare import markdown_table, write_comparison
     from sharewise.sweep import CellResult, run_grid
@@ -82,7 +111,8 @@ def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Pat
             status = res.message if res.ok else "FAILED: " + res.message.strip().splitlines()[-1]
             print(f"  {res.scheme:<24} seed {res.seed}: {status}  ({res.seconds:.1f} s)", flush=True)
 
-    results = run_grid(data, schemes, seeds, out, data_dir, jobs=jobs, on_result=show)
+    results = run_grid(data, schemes, seeds, out, data_dir, jobs=jobs, on_result=show, overwrite=overwrite,
+                       command=command)
     failed = [r for r in results if not r.ok]
     run_dirs = {s: [r.path for r in sorted(results, key=lambda r: r.seed) if r.scheme == s and r.ok]
                 for s in schemes}
@@ -107,19 +137,37 @@ def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Pat
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    schemes, seeds = _schemes(args.schemes), _seeds(args.seeds)
+    _positive(args.steps, "--steps", "training steps")
+    _positive(args.jobs, "--jobs", "worker processes")
     data = load_config(args.config, args.overrides, **{"train.steps": args.steps})
-    name = data.get("name", "run")
+    name = parse_config(apply_overrides(data, [f"scheme={schemes[0]}"])).name  # checked: a plain folder name
     out = Path(args.out or f"runs/{name}/compare")
-    schemes = [s.strip() for s in args.schemes.split(",") if s.strip()]
-    compare(data, schemes, _seeds(args.seeds), out, args.data_dir, jobs=args.jobs, report=not args.no_report)
+    compare(data, schemes, seeds, out, args.data_dir, jobs=args.jobs, report=not args.no_report,
+            overwrite=args.overwrite, command=_command_line(args))
     return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    import shlex
+
+    return "sharewise " + shlex.join(getattr(args, "argv", []))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from sharewise.reporting.report import write_report
+    from sharewise.rundir import is_sharewise_dir, read_summary
 
     dirs = [Path(d) for d in args.run_dirs]
+    for d in dirs:
+        read_summary(d)  # every directory a finished run, before anything is written
     out = Path(args.out) if args.out else (dirs[0] if len(dirs) == 1 else Path("."))
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder; pass a folder for report.html and report.md")
+    mine = [n for n in ("report.html", "report.md") if (out / n).exists()]
+    if mine and not is_sharewise_dir(out):
+        raise ConfigError(f"{str(out)!r} already holds {' and '.join(mine)}, and sharewise did not create that "
+                          f"folder, so they are not replaced; pass another --out")
     html_path, md_path = write_report(dirs, out)
     print(f"written: {html_path}, {md_path}")
     return 0
@@ -168,10 +216,14 @@ def demo_config(steps: int) -> dict[str, Any]:
 def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.out)
-    steps = args.steps or 1500
+    _positive(args.steps, "--steps", "training steps")
+    _positive(args.jobs, "--jobs", "worker processes")
+    seeds = _seeds(args.seeds)
+    steps = args.steps if args.steps is not None else 1500
     print(f"sharewise demo: {len(DEMO_SCHEMES)} schemes x seeds {args.seeds} on iris, wine, breast_cancer, "
           f"digits (scikit-learn) and friedman1 (generated regression); {steps} steps each -> {out}")
     jobs = max(1, min(args.jobs, os.cpu_count() or 1))  # small models: one thread per worker is fastest
-    compare(demo_config(steps), DEMO_SCHEMES, _seeds(args.seeds), out, data_dir=None, jobs=jobs)
+    compare(demo_config(steps), DEMO_SCHEMES, seeds, out, data_dir=None, jobs=jobs, overwrite=args.overwrite,
+            command=_command_line(args))
     print(f"demo finished in {time.perf_counter() - started:.0f} s")
     return 0

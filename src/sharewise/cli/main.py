@@ -3,14 +3,17 @@
 Exit status: 0 on success; 2 for errors the user can fix (config, data, shapes, a non-finite
 loss, a locked run directory), printed as one paragraph, nothing half-written left behind (see
 ``sharewise.runner``); 128 + signal (130 SIGINT, 143 SIGTERM) when a run was stopped by a signal
-after writing its checkpoint (the message says how to resume).
+after writing its checkpoint (the message says how to resume). An unexpected exception is also
+printed as one paragraph with exit 2 (``SHAREWISE_DEBUG=1`` shows its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from sharewise.errors import SharewiseError
 
@@ -54,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     p.add_argument("--out", default=None)
     p.add_argument("--jobs", type=int, default=1, help="run cells in N worker processes (threads split between them)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="re-run cells whose stored config or sharewise version differs (default: refuse)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
     _add_common(p)
 
@@ -75,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2, at most the CPU count)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="re-run cells whose stored config or sharewise version differs (default: refuse)")
     from sharewise.cli import affinity, branch  # affinity, branch, delta-m (issue 5)
 
     affinity.add_parser(sub), branch.add_parsers(sub)
@@ -83,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
+    args.argv = argv  # the command as given, for "continue with: ..." messages
     # key=value overrides may come before or after options; anything else is an error.
     bad = [a for a in extra if "=" not in a or a.startswith("-")]
     if bad:
@@ -107,6 +116,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sharewise {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk, a read-only or missing folder, no permission
+        where = f" {err.filename!r}" if err.filename else ""
+        print(f"sharewise {args.command}: error: cannot write or read{where}: {err.strerror or err}. Files "
+              f"already written are complete (results and checkpoints are replaced atomically, so the last "
+              f"good checkpoint is intact); free space or fix the permission, then re-run the command "
+              f"(a stopped run continues with `sharewise run --resume DIR`)", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - never a traceback for user input; see SHAREWISE_DEBUG
+        if os.environ.get("SHAREWISE_DEBUG"):
+            raise
+        import traceback
+
+        frame = traceback.extract_tb(err.__traceback__)[-1]
+        print(f"sharewise {args.command}: error: unexpected {type(err).__name__}: {err} (at "
+              f"{Path(frame.filename).name}:{frame.lineno}). The input is probably one sharewise does not check "
+              f"yet; please report it, with the traceback printed when SHAREWISE_DEBUG=1 is set", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from typing import Any
 
@@ -42,6 +43,9 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
             continue
         kwargs[key] = float(value) if hint is float and isinstance(value, int) else value
     return cls(**kwargs)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a config name is one folder under runs/
 
 
 def parse_config(data: dict[str, Any]) -> RunConfig:
@@ -95,6 +99,10 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     problems += ignored_keys(cfg, data)
     _check_core_blocks(cfg, data, problems)
     check_components(cfg.scheme_options, "scheme_options", problems)
+    if isinstance(cfg.name, str) and not _PLAIN_NAME.fullmatch(cfg.name):
+        problems.append(f"name: expected a plain folder name (letters, digits, '.', '_', '-', starting with a letter "
+                        f"or digit), got {cfg.name!r}; the name becomes the folder runs/<name>, so it may not lead "
+                        f"outside runs/")
     if not 0.0 <= cfg.model.core.dropout < 1.0:
         problems.append(f"model.core.dropout: expected a drop probability in [0, 1), got {cfg.model.core.dropout}")
     if problems:

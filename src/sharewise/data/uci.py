@@ -32,22 +32,27 @@ class _Spec:
     sep: str | None  # None: any run of whitespace
     n_fields: int
     label_col: int
+    n_rows: int  # the published number of instances: fewer means a truncated file
+    classes: tuple[str, ...]  # the published class labels: another label means a damaged line
     drop_cols: tuple[int, ...] = ()  # ids / sequence names, not features
     header: bool = False  # skip a first line whose features do not parse (ecoli's column names)
 
 
+# Row counts and class sets as published by UCI (the format's known facts, checked on load).
 _SPECS: dict[str, _Spec] = {
-    "australian": _Spec("australian.data", ",", 15, -1),
-    "wdbc": _Spec("wdbc.data", ",", 32, 1, drop_cols=(0,)),
-    "ecoli": _Spec("ecoli.data", None, 9, -1, drop_cols=(0,), header=True),
+    "australian": _Spec("australian.data", ",", 15, -1, 690, ("0", "1")),
+    "wdbc": _Spec("wdbc.data", ",", 32, 1, 569, ("B", "M"), drop_cols=(0,)),
+    "ecoli": _Spec("ecoli.data", None, 9, -1, 336, ("cp", "im", "imL", "imS", "imU", "om", "omL", "pp"),
+                   drop_cols=(0,), header=True),
     # The paper's 24 features are UCI's numeric version, not the 20 coded attributes of german.data.
-    "german": _Spec("german.data-numeric", None, 25, -1),
-    "heart-cleveland": _Spec("heart-cleveland.data", ",", 14, -1),
-    "hepatitis": _Spec("hepatitis.data", ",", 20, 0),  # class (1 die / 2 live) is the FIRST column
-    "iris": _Spec("iris.data", ",", 5, -1),
-    "pima": _Spec("pima.data", ",", 9, -1),
-    "wine": _Spec("wine.data", ",", 14, -1),
-    "yeast": _Spec("yeast.data", ",", 9, -1),
+    "german": _Spec("german.data-numeric", None, 25, -1, 1000, ("1", "2")),
+    "heart-cleveland": _Spec("heart-cleveland.data", ",", 14, -1, 303, ("0", "1", "2", "3", "4")),
+    "hepatitis": _Spec("hepatitis.data", ",", 20, 0, 155, ("1", "2")),  # class (1 die / 2 live) is the FIRST column
+    "iris": _Spec("iris.data", ",", 5, -1, 150, ("Iris-setosa", "Iris-versicolor", "Iris-virginica")),
+    "pima": _Spec("pima.data", ",", 9, -1, 768, ("0", "1")),
+    "wine": _Spec("wine.data", ",", 14, -1, 178, ("1", "2", "3")),
+    "yeast": _Spec("yeast.data", ",", 9, -1, 1484,
+                   ("CYT", "ERL", "EXC", "ME1", "ME2", "ME3", "MIT", "NUC", "POX", "VAC")),
 }
 
 _MISSING = "?"
@@ -122,6 +127,19 @@ def load_uci(name: str, data_dir: str | Path) -> UciTable:
         raise DataError(
             f"{table.where(r)}: the class label (field {label_col + 1}) is missing ({str(labels[r])!r}) in "
             f"{','.join(table.cells[r])!r}; rows without a label cannot be used, delete it."
+        )
+    foreign = np.flatnonzero(~np.isin(labels, list(spec.classes)))
+    if len(foreign):
+        r = int(foreign[0])
+        raise DataError(
+            f"{table.where(r)}, field {label_col + 1}: expected a {name} class label, one of {list(spec.classes)}, "
+            f"but found {str(labels[r])!r}; the line is damaged (a truncated file?). Fix it or re-download the file."
+        )
+    if len(table.cells) != spec.n_rows:
+        raise DataError(
+            f"{path}: expected the {spec.n_rows} rows UCI publishes for {name}, but found {len(table.cells)} data "
+            f"lines; the file is {'truncated' if len(table.cells) < spec.n_rows else 'longer than the original'} or "
+            "another version. Re-download the original file."
         )
     n_missing = int(missing_mask(table.cells[:, feat_cols], [_MISSING]).sum())
     x, _, _ = encode_features(table, [table.columns[c] for c in feat_cols], missing=[_MISSING], strict=True)

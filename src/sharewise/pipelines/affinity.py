@@ -15,7 +15,6 @@ This module imports training (it runs it), so it lives outside the pure ``analys
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,9 @@ from sharewise.errors import ConfigError
 from sharewise.model import MultiTaskModel
 from sharewise.sharing.hard import SingleTask
 from sharewise.tasks.spec import TaskData
+from sharewise.readers import load_torch
+from sharewise.rundir import check_output_dir, claim_output_dir, read_summary
+from sharewise.training.io import write_json
 
 
 def heldout_inputs(tasks: Sequence[TaskData], k: int) -> tuple[Tensor, str]:
@@ -127,7 +129,7 @@ def _load_run(run_dir: Path, cfg_dict: dict[str, Any], tasks: Sequence[TaskData]
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file() or not (run_dir / "best.pt").is_file():
         raise ConfigError(f"--reuse {str(run_dir)!r} is not a finished run directory (summary.json, best.pt)")
-    summary = json.loads(summary_path.read_text())
+    summary = read_summary(run_dir)
     if summary.get("scheme") != "single_task":
         raise ConfigError(f"--reuse {str(run_dir)!r} is a {summary.get('scheme')!r} run; affinity needs a "
                           f"single_task run")
@@ -140,8 +142,16 @@ def _load_run(run_dir: Path, cfg_dict: dict[str, Any], tasks: Sequence[TaskData]
         raise ConfigError(f"--reuse {str(run_dir)!r} has another model section than the config; the "
                           f"affinity must come from the backbone that will be branched")
     model = build_model(run_cfg, tasks)
-    state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
+    state = load_torch(run_dir / "best.pt", "best model state")
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise ConfigError(f"{run_dir / 'best.pt'}: expected a mapping with the model's state under 'model'; "
+                          f"the file is not a sharewise best.pt")
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(f"{run_dir / 'best.pt'} does not fit the model of {run_dir / 'config.yaml'} "
+                          f"({first}); the file was replaced or the run is damaged") from None
     return model
 
 
@@ -152,19 +162,22 @@ def affinity_run(cfg_dict: dict[str, Any], out: str | Path, *, data_dir: str | N
     from sharewise.data.tasksets import build_tasks
     from sharewise.runner import run
 
-    out = Path(out)
+    out = check_output_dir(out)
+    if reuse is not None:
+        read_summary(reuse)  # a finished run directory, checked before any data is loaded
     cfg_dict = apply_overrides(cfg_dict, ["scheme=single_task"])
     cfg_dict["scheme_options"] = {}
     cfg = parse_config(cfg_dict)
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
     heldout_inputs(tasks, k)  # fail on a too-large K before any training
+    claim_output_dir(out)
     run_dir = Path(reuse) if reuse is not None else out / "single_task"
     if reuse is None:
         run(cfg_dict, run_dir, data_dir=data_dir, overwrite=True, plots=False, progress=progress)
     model = _load_run(run_dir, cfg_dict, tasks)
     result = {**compute_affinity(model, tasks, k), "single_task_run": str(run_dir)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "affinity.json").write_text(json.dumps(result, indent=1))
+    claim_output_dir(out)
+    write_json(out / "affinity.json", result)
     if plots:
         import matplotlib
 

@@ -9,7 +9,6 @@ go to ``comparison_long.csv`` (always written; see :mod:`sharewise.reporting.tas
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -134,7 +133,9 @@ def many_tasks_table(comparison: dict[str, Any]) -> str:
 
 
 def write_comparison(out: Path, run_dirs: Mapping[str, Sequence[Path]]) -> dict[str, Any]:
-    summaries = {s: [json.loads((d / "summary.json").read_text()) for d in dirs] for s, dirs in run_dirs.items()}
+    from sharewise.rundir import read_summary
+
+    summaries = {s: [read_summary(d) for d in dirs] for s, dirs in run_dirs.items()}
     comparison = aggregate(summaries)
     write_json(out / "comparison.json", comparison)
     write_text(out / "comparison.md", markdown_table(comparison))

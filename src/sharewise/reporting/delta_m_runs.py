@@ -7,7 +7,6 @@ the mean over the baseline's seeds and Delta_m is computed per model seed, then 
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +17,9 @@ from sharewise.errors import ConfigError
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "summary.json"
-    if not path.is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a finished run directory (no summary.json)")
-    return json.loads(path.read_text())
+    from sharewise.rundir import read_summary as read
+
+    return read(run_dir)
 
 
 def task_metrics(summary: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool]]:

@@ -29,16 +29,14 @@ from sharewise.training.io import read_jsonl, write_text
 
 
 def _load(run_dir: Path) -> dict[str, Any]:
-    if not (run_dir / "summary.json").is_file():
-        from sharewise.errors import ConfigError
+    from sharewise.rundir import read_summary
 
-        raise ConfigError(f"{str(run_dir)!r} holds no finished run (summary.json is missing); pass "
-                          f"the directory of a finished run, or resume it first")
+    summary = read_summary(run_dir)
     metrics = run_dir / "metrics.jsonl"
     config = run_dir / "config.yaml"
-    return {"dir": run_dir, "summary": json.loads((run_dir / "summary.json").read_text()),
+    return {"dir": run_dir, "summary": summary,
             "records": read_jsonl(metrics) if metrics.exists() else [],
-            "config": config.read_text() if config.exists() else None}
+            "config": config.read_text(encoding="utf-8", errors="replace") if config.is_file() else None}
 
 
 def _num(v: Any, pct: bool = False) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sharewise.reporting import plots
 from sharewise.reporting.structure import structure_figures
 from sharewise.summary import headline_key
+from sharewise.errors import DataError
+from sharewise.readers import read_json
 from sharewise.training.io import read_jsonl
 
 
@@ -18,7 +19,9 @@ def curve(records: list[dict], key: str = "mean_test_error") -> list[tuple[int, 
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Write the run's plots under ``run_dir/plots`` and return their paths."""
     run_dir = Path(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = read_json(run_dir / "summary.json", "run summary")
+    if "scheme" not in summary:
+        raise DataError(f"{run_dir / 'summary.json'}: a run summary needs 'scheme'; the file is damaged")
     records = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)

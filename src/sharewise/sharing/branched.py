@@ -30,7 +30,7 @@ from sharewise.components.dropout import packed_dropout
 from sharewise.analysis.trees import normalise_tree
 from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse
-from sharewise.errors import ConfigError
+from sharewise.errors import ConfigError, SharewiseError
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
 from sharewise.sharing.core_spec import CoreSpec
@@ -126,7 +126,12 @@ def load_tree(tree: str | list | dict, n_tasks: int) -> tuple[list[Partition], l
         if not path.is_file():
             raise ConfigError(f"scheme_options.tree: no tree file at {str(path)!r}; pass the tree.json "
                               f"written by `sharewise branch`")
-        data = json.loads(path.read_text())
+        from sharewise.readers import read_json
+
+        try:
+            data = read_json(path, "tree file (tree.json from `sharewise branch`)")
+        except SharewiseError as err:
+            raise ConfigError(f"scheme_options.tree: {err}") from None
     if isinstance(data, list):
         data = {"partitions": data}
     if not isinstance(data, dict) or "partitions" not in data:

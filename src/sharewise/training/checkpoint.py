@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharewise.errors import SharewiseError
-from sharewise.training.io import save_torch
+from sharewise.errors import DataError, SharewiseError
+from sharewise.training.io import load_torch, save_torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 2  # 2: per-task optimiser state (training/task_optim.py)
@@ -103,9 +103,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"no checkpoint at {str(path)!r}: the run stopped before its first "
                               f"checkpoint (train.checkpoint_every); start it again instead")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means the same to the user
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {err}") from None
+        state = load_torch(path, "checkpoint")
+    except DataError as err:
+        raise CheckpointError(f"{err}. The run cannot continue from it: restore the file, or start the run "
+                              f"again with --overwrite") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {str(path)!r}: expected format {FORMAT_VERSION}, got {got!r} (written "

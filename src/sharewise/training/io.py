@@ -14,6 +14,9 @@ from typing import Any
 
 import torch
 
+from sharewise.errors import DataError
+from sharewise.readers import load_torch, read_json, read_text  # noqa: F401 - re-exported
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -63,13 +66,31 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file, ignoring a trailing partial line left by a crash."""
+    """Read a JSON-lines file of records, ignoring only a trailing partial line left by a crash.
+
+    A bad line anywhere else is corruption, not a crash: it raises :class:`DataError` naming the
+    file and line, so a resume never silently drops the history after it.
+    """
+    path = Path(path)
+    text = read_text(path, "JSON-lines file")
+    lines = text.split("\n")
+    partial_tail = not text.endswith("\n")  # append_jsonl writes whole lines ending in a newline
     records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if partial_tail and lineno == len(lines):
+                break  # the half-written last line of a killed process
+            raise DataError(f"{path}, line {lineno}: not valid JSON ({err.msg} at column {err.colno}); the file "
+                            f"is corrupt. Restore it from a backup, or delete the line (its record is lost) "
+                            f"and re-run") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}, line {lineno}: expected a JSON object per line, got "
+                            f"{type(record).__name__}; the file is corrupt or not a sharewise file")
+        records.append(record)
     return records
 
 

@@ -5,6 +5,11 @@ raises :class:`RunStopped`, which the command line turns into a message saying h
 and the conventional exit status ``128 + signal`` (130 for SIGINT, 143 for SIGTERM): the run did
 not finish, so scripts and schedulers must not mistake it for success. A second SIGINT while
 stopping raises ``KeyboardInterrupt`` at once (the escape hatch when a step hangs).
+
+Requests nest: a grid of runs holds one for the whole grid, and each run's own request, entered
+inside it, starts from the grid's (a signal that arrived while a run was loading its data stops
+it at its first step) and passes its signal up (the grid starts no further run). A grid that was
+stopped raises :class:`GridStopped`, whose message names the command that continues it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ class RunStopped(Exception):
         return 128 + self.signum
 
 
+class GridStopped(RunStopped):
+    """A grid of runs stopped on a signal: running cells checkpointed, no further cell started."""
+
+    def __init__(self, signum: int, stopped: list[str], not_started: int, command: str) -> None:
+        self.step, self.signum, self.run_dir = 0, signum, None
+        name = signal.Signals(signum).name
+        cells = f"{len(stopped)} running cell(s) checkpointed ({', '.join(stopped)})" if stopped else \
+            "no cell was running"
+        Exception.__init__(self, f"stopped by {name}: {cells}, {not_started} cell(s) not started; finished cells "
+                                 f"are kept. Continue with the same command: {command}")
+
+
 class StopRequest:
     """Installs the handlers while active (main thread only; elsewhere it stays inert)."""
 
@@ -38,16 +55,22 @@ class StopRequest:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
+        self._outer: StopRequest | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum == signal.SIGINT and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
+        if self._outer is not None and self._outer.signum is None:
+            self._outer.signum = signum
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
+            outer = getattr(self._previous.get(signal.SIGTERM), "__self__", None)
+            if isinstance(outer, StopRequest):
+                self._outer, self.signum = outer, outer.signum
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -55,3 +78,4 @@ class StopRequest:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+        self._outer = None

@@ -39,7 +39,9 @@ def taskset_builder(name: str) -> TasksetBuilder:
 
 
 def build_tasks(name: str, *, data_dir: str | None, seed: int, options: dict) -> list[TaskData]:
-    return taskset_builder(name)(data_dir=data_dir, seed=seed, **options)
+    from sharewise.tasks.spec import check_task_list
+
+    return check_task_list(taskset_builder(name)(data_dir=data_dir, seed=seed, **options), name)
 
 
 def resolve_data_dir(data_dir: str | None, what: str) -> Path:
