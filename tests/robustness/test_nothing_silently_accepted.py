@@ -106,7 +106,8 @@ def _task(**change: object) -> TaskData:
     ({"kind": "regression", "n_outputs": 2, "y_train": torch.rand(6, 3), "y_val": torch.rand(3, 3),
       "y_test": torch.rand(3, 3)}, "float [N, 2]"),
     ({"kind": "regression", "n_outputs": 1, "y_train": torch.tensor([1.0, 2, float("inf"), 0, 0, 0]),
-      "y_val": torch.rand(3), "y_test": torch.rand(3)}, "NaN or inf targets"),
+      "y_val": torch.rand(3), "y_test": torch.rand(3)}, "infinite targets"),
+    ({"y_train": torch.full((6,), -1)}, "every label in the train split is missing"),
 ])
 def test_invalid_taskdata_is_refused(change: dict, named: str) -> None:
     with pytest.raises(DataError) as info:
@@ -119,6 +120,11 @@ def test_valid_taskdata_is_accepted() -> None:
     assert task.input_shape == (4,)
     reg = _task(kind="regression", n_outputs=1, y_train=torch.rand(6), y_val=torch.rand(3), y_test=torch.rand(3))
     assert reg.y_train.shape == (6, 1)  # 1-D regression targets become [N, 1]
+    # Missing labels (-1 for classes, NaN for regression) are allowed where some rows stay labelled.
+    assert _task(y_train=torch.tensor([0, -1, 2, 0, 1, 2])).labelled("train").sum() == 5
+    part = _task(kind="regression", n_outputs=1, y_train=torch.tensor([1.0, float("nan"), 0, 0, 0, 0]),
+                 y_val=torch.rand(3), y_test=torch.rand(3))
+    assert part.labelled("train").sum() == 5
 
 
 @pytest.mark.parametrize("returned, named", [([], "produced no tasks"), ("iris", "must return a list of TaskData"),
@@ -130,7 +136,7 @@ def test_task_set_returning_no_or_wrong_tasks_is_refused(returned: object, named
         return returned
 
     _registry.available_tasksets()  # register the shipped task sets first
-    monkeypatch.setitem(_registry._TASKSETS, "demo", builder)
+    monkeypatch.setitem(_registry.TASKSETS._builders, "demo", builder)
     cfg = write_config(tmp_path / "t.yaml")
     code, err = cli(capsys, "run", cfg, "--out", tmp_path / "r")
     assert_refused(code, err, "'demo'", named)

@@ -135,14 +135,14 @@ def load_uci(name: str, data_dir: str | Path) -> UciTable:
             f"{table.where(r)}, field {label_col + 1}: expected a {name} class label, one of {list(spec.classes)}, "
             f"but found {str(labels[r])!r}; the line is damaged (a truncated file?). Fix it or re-download the file."
         )
-    if len(table.cells) != spec.n_rows:
+    n_missing = int(missing_mask(table.cells[:, feat_cols], [_MISSING]).sum())
+    x, _, _ = encode_features(table, [table.columns[c] for c in feat_cols], missing=[_MISSING], strict=True)
+    if len(table.cells) != spec.n_rows:  # after the line-level checks: they name the line
         raise DataError(
             f"{path}: expected the {spec.n_rows} rows UCI publishes for {name}, but found {len(table.cells)} data "
             f"lines; the file is {'truncated' if len(table.cells) < spec.n_rows else 'longer than the original'} or "
             "another version. Re-download the original file."
         )
-    n_missing = int(missing_mask(table.cells[:, feat_cols], [_MISSING]).sum())
-    x, _, _ = encode_features(table, [table.columns[c] for c in feat_cols], missing=[_MISSING], strict=True)
     notes = [f"{name}: {x.shape[0]} rows x {x.shape[1]} features from {path.name}"]
     if spec.drop_cols:
         notes.append(f"dropped non-feature column(s) {[c + 1 for c in spec.drop_cols]} (ids/names)")

@@ -122,8 +122,9 @@ class TaskData:
                 if not y.is_floating_point() or y.dim() != 2 or y.shape[1] != self.n_outputs:
                     raise DataError(f"task {self.name!r}: y_{split} of a regression task must be float [N, "
                                     f"{self.n_outputs}] (n_outputs), got {y.dtype} of shape {list(y.shape)}")
-                if y.numel() and not bool(torch.isfinite(y).all()):
-                    raise DataError(f"task {self.name!r}: y_{split} holds NaN or inf targets; drop those rows")
+                if y.numel() and bool(torch.isinf(y).any()):
+                    raise DataError(f"task {self.name!r}: y_{split} holds infinite targets; drop those rows (NaN "
+                                    f"marks a missing label)")
             else:
                 if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
                     raise DataError(f"task {self.name!r}: y_{split} of a {self.kind} task must hold integer class "
