@@ -26,3 +26,7 @@ class ShapeError(SharewiseError):
 
 class TrainingError(SharewiseError):
     """Training cannot continue (non-finite loss or gradient, ...)."""
+
+
+class ExportError(SharewiseError):
+    """A task cannot be exported as a plain module (the message says why and what would work)."""

@@ -36,6 +36,24 @@ class MultiTaskModel(nn.Module):
     def architecture_parameters(self) -> list[nn.Parameter]:
         return self.scheme.architecture_parameters()
 
+    def export_task(self, task: int, n_outputs: int | None = None) -> nn.Module:
+        """Task ``task`` alone as a plain module in evaluation mode, ``[B, *in_t] -> [B, n_outputs]``
+        on the task's own (unpadded) input: its encoder, ``scheme.export_task`` and its head; its
+        output equals ``self.eval()(x[None], [task])[0]``. ``n_outputs`` keeps the task's own
+        columns of heads padded to the widest task."""
+        from sharewise.components.plain import FirstColumns
+        from sharewise.errors import ExportError
+
+        parts = []
+        for role, part in (("encoders", self.encoders), ("heads", self.heads)):
+            if not callable(getattr(part, "export_task", None)):
+                raise ExportError(f"the model's {role} ({type(part).__name__}) define no export_task(task), so "
+                                  f"task {task} cannot be cut out of them; wrap them in TaskModules")
+        parts = [self.encoders.export_task(task), self.scheme.export_task(task), self.heads.export_task(task)]
+        if n_outputs is not None:
+            parts.append(FirstColumns(n_outputs))
+        return nn.Sequential(*parts).eval()
+
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Which stacked tasks used which parameter blocks in the latest forward pass: encoders
         and heads are task-owned (unless shared; encoders are used by all tasks under a scheme that

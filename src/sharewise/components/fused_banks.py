@@ -49,6 +49,14 @@ class MLPBank(_SelectByLoop):
             self.weights.append(nn.Parameter(torch.empty(n_components, a, b).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.zeros(n_components, b)))
         self._act, self._out_act = activation_fn(activation), activation_fn(out_activation)
+        self.activation_names = (activation, out_activation)
+
+    def export_layer(self, j: int) -> nn.Module:
+        from sharewise.components.plain import Dense
+
+        last = len(self.weights) - 1
+        return nn.Sequential(*[Dense(w[j], b[j], self.activation_names[int(i == last)])
+                               for i, (w, b) in enumerate(zip(self.weights, self.biases))])
 
     def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
         return [ParameterUse(p, layer_users, 0) for p in [*self.weights, *self.biases]]
@@ -92,6 +100,17 @@ class ConvBank(_SelectByLoop):
         self.weight = nn.Parameter(torch.empty(shape).uniform_(-bound, bound))  # [C*o, i, k, k]
         self.bias = nn.Parameter(torch.empty(n_components * out_channels).uniform_(-bound, bound))
         self._act = activation_fn(activation)
+        self.activation_name = activation
+
+    def export_layer(self, j: int) -> nn.Module:
+        from sharewise.components.plain import Activation
+
+        o = self.out_channels
+        conv = nn.Conv2d(self.weight.shape[1], o, self.kernel_size, padding=self.padding)
+        with torch.no_grad():
+            conv.weight.copy_(self.weight[j * o:(j + 1) * o])
+            conv.bias.copy_(self.bias[j * o:(j + 1) * o])
+        return nn.Sequential(conv, Activation(self.activation_name))
 
     def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
         rows = layer_users.repeat_interleave(self.out_channels, dim=1)  # [T', C*o]: component c owns o filters

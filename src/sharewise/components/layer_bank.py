@@ -13,6 +13,7 @@ so that dense layers can serve each of them with one matrix product while arbitr
 from __future__ import annotations
 
 import abc
+import copy
 import math
 from collections.abc import Callable, Sequence
 
@@ -72,6 +73,30 @@ class LayerBank(nn.Module, abc.ABC):
     @abc.abstractmethod
     def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
         """``layer_users [T', L]`` (bool: stacked task i uses layer j) -> the parameter blocks it means."""
+
+    def export_layer(self, j: int) -> nn.Module:
+        """Layer j alone as a plain module ``[N, *f] -> [N, *f']`` holding only its parameters
+        (``sharewise export``). Default: a view of a copy of the whole bank (exact, not minimal);
+        banks whose layers are slices of fused weights override it."""
+        return _BankLayer(copy.deepcopy(self), j)
+
+    def export_scaled_sum(self, scales: Tensor, identity_scale: float | None = None) -> nn.Module:
+        """``x -> sum_j scales[j] * layer_j(x)`` (+ ``identity_scale * x``): one soft-ordering
+        depth for one task (``scales [L]``, fixed). Default: the exported layers and the scales."""
+        from sharewise.components.plain import ScaledSum
+
+        return ScaledSum([self.export_layer(j) for j in range(self.n_layers)], scales, identity_scale)
+
+
+class _BankLayer(nn.Module):
+    """Layer ``j`` of a bank as a module (the fallback of ``LayerBank.export_layer``)."""
+
+    def __init__(self, bank: LayerBank, j: int) -> None:
+        super().__init__()
+        self.bank, self.j = bank, int(j)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bank.forward_one(self.j, x)
 
 
 class DenseLayerBank(LayerBank):
@@ -137,6 +162,21 @@ class DenseLayerBank(LayerBank):
     def extra_repr(self) -> str:
         return f"n_layers={self.n_layers}, {self.in_width}->{self.width}, activation={self.activation_name}"
 
+    def export_layer(self, j: int) -> nn.Module:
+        from sharewise.components.plain import Dense
+
+        return Dense(self.weight[:, j, :], self.bias[j], self.activation_name)
+
+    def export_scaled_sum(self, scales: Tensor, identity_scale: float | None = None) -> nn.Module:
+        """ReLU and linear layers take the scales into their weights (``FoldedDenseMix``)."""
+        from sharewise.components.plain import FoldedDenseMix
+
+        if self.activation_name not in ("relu", "linear") or bool((scales < 0).any()):
+            return super().export_scaled_sum(scales, identity_scale)
+        s = scales.detach().to(self.weight).view(1, -1, 1)  # [1, L, 1]
+        return FoldedDenseMix(self.weight.detach() * s, self.bias.detach() * s[0], self.activation_name,
+                              identity_scale)
+
 
 class ModuleLayerBank(LayerBank):
     """Any modules as layers; loops over layers (not tasks). Used for convolutions and user blocks.
@@ -157,6 +197,9 @@ class ModuleLayerBank(LayerBank):
 
     def forward_one(self, j: int, x: Tensor) -> Tensor:
         return self.layers[j](x)
+
+    def export_layer(self, j: int) -> nn.Module:
+        return copy.deepcopy(self.layers[j])
 
     def forward_all(self, x: Tensor) -> Tensor:
         return torch.stack([layer(x) for layer in self.layers])

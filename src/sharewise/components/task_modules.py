@@ -73,6 +73,13 @@ class StackedDense(nn.Module):
             return []
         return [self.weight, self.bias]
 
+    def export_task(self, task: int) -> nn.Module:
+        """Task ``task``'s map alone on its own (unpadded) input ``[B, *in_t] -> [B, out]``."""
+        from sharewise.components.plain import Dense
+
+        row = 0 if self.shared else task
+        return Dense(self.weight[row, :self.in_dims[task]], self.bias[row, 0], self.activation_name, flatten=True)
+
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         """x [T', B, *in] (flattened to in_max) -> [T', B, out]."""
         t, b = x.shape[:2]
@@ -101,12 +108,20 @@ class ChannelPad(nn.Module):
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         return F.pad(x, (0, 0, 0, 0, 0, self.channels - x.shape[2]))
 
+    def export_task(self, task: int) -> nn.Module:
+        from sharewise.components.plain import ChannelPad as PlainChannelPad
+
+        return PlainChannelPad(self.channels)
+
 
 class Identity(nn.Module):
     """E_t = identity (the random-pattern experiment feeds x straight into the core)."""
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         return x
+
+    def export_task(self, task: int) -> nn.Module:
+        return nn.Identity()
 
 
 class TaskModules(nn.Module):
@@ -137,6 +152,12 @@ class TaskModules(nn.Module):
                 raise ConfigError(f"{role}: expected one module per task ({n_tasks}) or one shared module, "
                                   f"but got a list of {len(mods)}")
             self.shared, self.per_task = None, nn.ModuleList(mods)
+
+    def export_task(self, task: int) -> nn.Module:
+        """A copy of task ``task``'s module (the shared one for a shared module), on its own input."""
+        import copy
+
+        return copy.deepcopy(self.module_of(task))
 
     def module_of(self, task: int) -> nn.Module:
         return self.shared if self.shared is not None else self.per_task[task]  # type: ignore[index]
@@ -189,6 +210,12 @@ class FeatureHeads(nn.Module):
 
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         return self.heads.parameter_users(tasks)
+
+    def export_task(self, task: int) -> nn.Module:
+        from sharewise.components.plain import SpatialMean
+
+        head = self.heads.export_task(task)
+        return nn.Sequential(SpatialMean(), head) if self.pool else head
 
     def forward(self, h: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         if self.pool:

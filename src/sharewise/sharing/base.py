@@ -12,7 +12,8 @@ parameters in their own optimiser group (``architecture_parameters``) and their 
 parameter blocks in the latest forward pass (``parameter_users``, read by structure-aware
 gradient aggregation, see ``sharewise.training.aggregation``), what it learned
 (``learned_structure``, JSON-serialisable, written into ``summary.json``) and how that is drawn
-(``render_structure``, a class method: reports call it on a run directory's data, with no model).
+(``render_structure``, a class method: reports call it on a run directory's data, with no model),
+and one task's network alone as a plain module (``export_task``, used by ``sharewise export``).
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ class SharingScheme(nn.Module, abc.ABC):
         """Problems with what was learned that the user should see (run log and summary.json),
         e.g. a task left without any active component in a layer."""
         return []
+
+    def export_task(self, task: int) -> nn.Module:
+        """What task ``task`` computes in evaluation, as a plain module ``[B, *f] -> [B, *f']``
+        holding only the parameters that task uses (``sharewise.components.plain``; no task axis,
+        no sharewise import needed to run it). Its output must equal ``self.eval()(x[None],
+        [task])[0]``. Default: an :class:`~sharewise.errors.ExportError` naming the scheme."""
+        from sharewise.errors import ExportError
+
+        raise ExportError(f"scheme {type(self).__name__} does not define export_task, so its tasks cannot be "
+                          f"exported as plain modules; implement SharingScheme.export_task for it")
 
     def learned_structure(self) -> dict[str, Any]:
         """What the scheme learned or fixed, as plain JSON data (soft orders, permutations...)."""

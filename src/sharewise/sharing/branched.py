@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.analysis.trees import normalise_tree
@@ -95,6 +95,11 @@ class Branched(SharingScheme):
             for i, r in enumerate(rows):
                 out[r] = h[0] if h.shape[0] == 1 else h[i]
         return torch.stack(out)  # type: ignore[arg-type]  # [T', B, *f']
+
+    def export_task(self, task: int) -> nn.Module:
+        """The tree reduced to task t's path: the copy of f_d of its group at every depth."""
+        return nn.Sequential(*[self.bank.export_layer(self.layer_of[d][self.group_of[d][task]])
+                               for d in range(self.depth)])
 
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Task t uses, at every depth d, the copy of f_d owned by its group there."""

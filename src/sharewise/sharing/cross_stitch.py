@@ -68,6 +68,14 @@ class CrossStitch(SharingScheme):
         ids = task_list(tasks, self.n_tasks)
         return h if tasks is None else h[ids]
 
+    def export_task(self, task: int) -> nn.Module:
+        """Every column stays (task t mixes all of them after every block), fed the task's input
+        as in evaluation; the cross-stitch units are fixed."""
+        from sharewise.components.plain import Columns, LinearMix
+
+        columns = [[self.bank.export_layer(i * self.depth + d) for d in range(self.depth)] for i in range(self.n_tasks)]
+        return Columns(columns, [LinearMix(self.alpha[d]) for d in range(self.depth)], task)
+
     def architecture_parameters(self) -> list[nn.Parameter]:
         return [self.alpha]
 

@@ -119,6 +119,31 @@ class _ModularScheme(SharingScheme):
         declared += [task_rows(p, ids) for p in self.architecture_parameters()]
         return with_rest_used_by_all(self, declared, len(ids))
 
+    def export_task(self, task: int) -> nn.Module:
+        """Task t's evaluation network with its inactive components removed: each modular layer
+        becomes the mean of the components its allocation keeps (zeros if none)."""
+        import copy
+
+        from sharewise.components.plain import MeanOf, Zeros
+        from sharewise.errors import ExportError
+
+        if getattr(self, "eval_sampling", False):
+            raise ExportError("this Gumbel-Matrix run samples a fresh allocation at every evaluation "
+                              "(scheme_options.eval_sampling=true), so no single network computes a task; export "
+                              "needs the maximum-likelihood allocation (eval_sampling=false)")
+        was = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                z = [a[0] for a in self.allocation([task])]  # per layer [C_l]
+        finally:
+            self.train(was)
+        parts: list[nn.Module] = [copy.deepcopy(self.network.stem)]
+        for layer, post, active in zip(self.network.layers, self.network.post, z):
+            kept = [layer.bank.export_layer(c) for c in range(layer.n_components) if bool(active[c] > 0.5)]
+            parts += [MeanOf(kept) if kept else Zeros(layer.out_shape), copy.deepcopy(post)]
+        return nn.Sequential(*parts)
+
     #: Fig. 8 (connection probabilities over training) is drawn for the first tasks only.
     MAX_PROBABILITY_PLOTS = 8
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
@@ -32,6 +32,10 @@ class Parallel(SharingScheme):
             y = packed_dropout(self.bank.forward_one(k, y), self.dropout, self.training)
         return y.view(t, b, *y.shape[1:])
 
+    def export_task(self, task: int) -> nn.Module:
+        """Every task's chain is W_1..W_D."""
+        return nn.Sequential(*[self.bank.export_layer(k) for k in range(self.depth)])
+
 
 class SingleTask(SharingScheme):
     """The single-task baseline with the same architecture: task t owns layers t*D .. t*D+D-1.
@@ -51,6 +55,10 @@ class SingleTask(SharingScheme):
             y = self.bank.forward_selected(y, [t * self.depth + k for t in ids])
             y = packed_dropout(y, self.dropout, self.training)
         return y
+
+    def export_task(self, task: int) -> nn.Module:
+        """Task t's own copy: layers t*D .. t*D+D-1."""
+        return nn.Sequential(*[self.bank.export_layer(task * self.depth + k) for k in range(self.depth)])
 
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Task t uses only its own copy: layers t*D .. t*D+D-1."""

@@ -71,6 +71,17 @@ class NDDR(SharingScheme):
         """The NDDR mixing maps decide how tasks share, like cross-stitch's alpha: own group."""
         return list(self.weight)
 
+    def export_task(self, task: int) -> nn.Module:
+        """Every column stays (task t's NDDR layer reads all of them), fed the task's input as in
+        evaluation; the NDDR layers keep their evaluation statistics."""
+        import copy
+
+        from sharewise.components.plain import Columns, NDDRMix
+
+        columns = [[self.bank.export_layer(i * self.depth + d) for d in range(self.depth)] for i in range(self.n_tasks)]
+        mixers = [NDDRMix(self.weight[d], copy.deepcopy(self.norm[d]).eval()) for d in range(self.depth)]
+        return Columns(columns, mixers, task)
+
     def architecture_lr(self, lr: float) -> float:
         return lr * self.arch_lr_multiplier
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
@@ -48,6 +48,10 @@ class Permuted(SharingScheme):
             y = self.bank.forward_selected(y, [self._orders[t][k] for t in ids])
             y = packed_dropout(y, self.dropout, self.training)
         return y
+
+    def export_task(self, task: int) -> nn.Module:
+        """Task t's fixed chain ``W_{rho_t(1)}, ..., W_{rho_t(D)}``."""
+        return nn.Sequential(*[self.bank.export_layer(self._orders[task][k]) for k in range(self.depth)])
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)

@@ -94,6 +94,15 @@ class SoftOrdering(SharingScheme):
             y = (outs * w).sum(0)  # [T', B, *f]
         return y
 
+    def export_task(self, task: int) -> nn.Module:
+        """Task t's soft order with its scales fixed: depth k is ``sum_j s(t, j, k) W_j`` (the bank
+        folds the scales into dense ReLU / linear weights; see ``LayerBank.export_scaled_sum``)."""
+        with torch.no_grad():
+            s = self.scales([task])[0]  # [J, D]
+        n = self.bank.n_layers
+        return nn.Sequential(*[self.bank.export_scaled_sum(s[:n, k], float(s[n, k]) if self.identity else None)
+                               for k in range(self.depth)])
+
     def architecture_parameters(self) -> list[nn.Parameter]:
         return [] if self.frozen else [self.logits]
 
