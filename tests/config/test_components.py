@@ -148,8 +148,8 @@ def test_shipped_resnet_config_validates_and_builds_the_stages() -> None:
 def test_resolve_rejects_non_paths_and_non_callables() -> None:
     with pytest.raises(ConfigError, match="x: expected a dotted import path such as 'mypkg.blocks.ResBlock', got 'Linear'"):
         resolve("Linear", "x")
-    with pytest.raises(ConfigError, match="'math.pi' is a float, not a class or function"):
-        resolve("math.pi", "x")
+    with pytest.raises(ConfigError, match="'torch.pi' is a float, not a class or function"):
+        resolve("torch.pi", "x")
     with pytest.raises(ConfigError, match=r"model.encoder: torch.nn.Linear\(in_features=-1, out_features=2\) failed"):
         instantiate({"_component_": "torch.nn.Linear", "in_features": -1, "out_features": 2}, "model.encoder")
 

@@ -106,3 +106,12 @@ def test_a_task_smaller_than_the_batch() -> None:
     assert x.shape == (2, 6, 3)
     tiny = x[0, :, 0].long().tolist()
     assert [sorted(tiny[i:i + 2]) for i in range(0, 6, 2)] == [[0, 1]] * 3
+
+
+def test_target_rows_of_an_empty_split() -> None:
+    """An empty split (a small table's val split) gives [0, width] rows, not a reshape error."""
+    from sharewise.data.sampler import target_rows
+
+    assert target_rows(None, torch.zeros(0, dtype=torch.long), 3).shape == (0, 3)  # type: ignore[arg-type]
+    assert target_rows(None, torch.zeros(0, 2), 3).shape == (0, 3)  # type: ignore[arg-type]
+    assert target_rows(None, torch.tensor([2, 0]), 2).tolist() == [[2.0, 0.0], [0.0, 0.0]]  # type: ignore[arg-type]

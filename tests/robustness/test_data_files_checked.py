@@ -221,3 +221,36 @@ def test_good_omniglot_zips_load(tmp_path: Path) -> None:
     omniglot_zips(tmp_path)
     data = load_omniglot(tmp_path / "data", alphabets=["Latin", "Greek"])
     assert data.alphabets["Latin"].images.shape == (40, 105, 105) and data.alphabets["Greek"].n_characters == 2
+
+
+# -- tables (the `table` task set; its own checks: tests/data/test_table*.py) --------------------
+
+def write_table(path: Path, rows: int = 60, damage: str | None = None) -> Path:
+    rng = np.random.default_rng(0)
+    lines = ["a,b,c,y,z"] + [f"{rng.random():.3f},{rng.random():.3f},{rng.random():.3f},{i % 3},{rng.random():.3f}"
+                             for i in range(rows)]
+    if damage == "inf":
+        lines[8] = "0.5,inf,0.5,1,0.5"
+    elif damage == "stray":
+        lines[10] = "0.5,0.5,n/a,1,0.5"
+    elif damage == "classes":
+        lines = ["a,b,y,z"] + [f"{rng.random():.3f},{rng.random():.3f},c{i},{rng.random():.3f}" for i in range(3000)]
+    data = ("\n".join(lines) + "\n").encode()
+    if damage == "latin1":
+        data = data.replace(b"a,b,c", "\xe9,b,c".encode("latin-1"))
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("damage, named", [
+    ("latin1", "line 1|not valid utf-8"), ("inf", "line 9, field 2|infinite"), ("stray", "column 'c'|'n/a'|line 11"),
+    ("classes", "target column 'y'|3000 distinct classes"),
+])
+def test_damaged_tables_are_refused_through_the_cli(damage: str, named: str, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    table = write_table(tmp_path / "data.csv", damage=damage)
+    cfg = write_config(tmp_path / "t.yaml", tasks={"builder": "table", "options": {"path": str(table),
+                                                                                   "targets": ["y", "z"]}})
+    code, err = cli(capsys, "run", cfg, "--out", tmp_path / "r")
+    assert_refused(code, err, "data.csv", *named.split("|"))
+    assert not (tmp_path / "r").exists()

@@ -202,3 +202,24 @@ def test_yaml_1_1_float_trap_is_accepted(tmp_path: Path, capsys: pytest.CaptureF
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["train"]["lr"] == pytest.approx(2e-3) and isinstance(resolved["train"]["lr"], float)
     assert resolved["train"]["weight_decay"] == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize("scheme, option, named", [
+    ("gumbel_matrix", "scheme_options.p_init=1.5", "scheme_options.p_init"),
+    ("gumbel_matrix", "scheme_options.temperature_initial=-1", "scheme_options.temperature_initial"),
+    ("gumbel_matrix", "scheme_options.budget=0", "scheme_options.budget"),
+    ("gumbel_matrix", "scheme_options.execution=sideways", "scheme_options.execution"),
+    ("cross_stitch", "scheme_options.alpha_self=2", "scheme_options.alpha_self"),
+    ("soft_ordering", "train.lr=-0.1", "train.lr"),
+    ("soft_ordering", "train.batch_size=0", "train.batch_size"),
+    ("soft_ordering", "model.core.dropout=1.5", "model.core.dropout"),
+])
+def test_bad_option_values_are_refused_before_any_work(scheme: str, option: str, named: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path / "t.yaml", scheme=scheme)
+    value = option.split("=", 1)[1]
+    for command in (["validate", cfg, option], ["run", cfg, "--out", tmp_path / "r", option],
+                    ["compare", cfg, "--schemes", scheme, "--seeds", "0", "--out", tmp_path / "g", option]):
+        code, err = cli(capsys, *command)
+        assert_refused(code, err, named, value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.yaml"]

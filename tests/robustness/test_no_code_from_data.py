@@ -136,3 +136,32 @@ def test_pickles_where_json_is_expected_do_not_run(finished_run: Path, tmp_path:
     code, err = cli(capsys, "run", cfg, "--out", tmp_path / "b")
     assert_refused(code, err, str(tree))
     assert not marker.exists() and tree_hash(run) == before
+
+
+@pytest.mark.parametrize("component", ["os.system", "subprocess.run", "builtins.eval", "torch.load", "torch.hub.load",
+                                       "numpy.save", "torch.Tensor"])
+def test_component_paths_cannot_call_arbitrary_functions(component: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """``_component_`` names a module to build; a config (or a run directory's config.yaml) must not
+    be able to call os.system, torch.load(weights_only=False), torch.hub.load, ... through it."""
+    marker = tmp_path / "PWNED"
+    payload = {"_component_": component, "command": f"touch {marker}", "args": ["touch", str(marker)],
+               "source": f"open('{marker}', 'w')", "f": str(marker), "weights_only": False}
+    cfg = write_config(tmp_path / "t.yaml", model={"encoder": payload, "core": {"width": 8, "depth": 2}})
+    for command in (["validate", cfg], ["run", cfg, "--out", tmp_path / "r"]):
+        code, err = cli(capsys, *command)
+        assert_refused(code, err, component, "model.encoder")
+    assert not marker.exists() and not (tmp_path / "r").exists()
+
+
+def test_run_directory_config_cannot_name_a_function_to_run(finished_run: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    run = copy_run(finished_run, tmp_path / "run", stopped=True)
+    marker = tmp_path / "PWNED"
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    resolved["model"]["encoder"] = {"_component_": "os.system", "command": f"touch {marker}"}
+    (run / "config.yaml").write_text(yaml.safe_dump(resolved))
+    before = tree_hash(run)
+    code, err = cli(capsys, "run", "--resume", run)
+    assert_refused(code, err, "os.system")
+    assert not marker.exists() and tree_hash(run) == before

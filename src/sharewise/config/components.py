@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,10 @@ def resolve(path: Any, where: str) -> Callable[..., Any]:
     if not isinstance(path, str) or "." not in path.strip(". "):
         raise ConfigError(f"{where}: expected a dotted import path such as 'mypkg.blocks.ResBlock', got {path!r}")
     parts = path.split(".")
+    if parts[0] in _STDLIB:  # refused before importing: an import can itself run code
+        raise ConfigError(f"{where}: {path!r} is in Python's standard library; a component must be a "
+                          f"torch.nn.Module class or a function of your own package (configs and run "
+                          f"directories are data, so they may not call arbitrary functions)")
     module, error = None, None
     for cut in range(len(parts) - 1, 0, -1):
         try:
@@ -62,9 +67,35 @@ def resolve(path: Any, where: str) -> Callable[..., Any]:
                               f"{'.'.join(parts[cut:])!r} (from {COMPONENT_KEY}: {path})") from None
         if not callable(obj):
             raise ConfigError(f"{where}: {path!r} is a {type(obj).__name__}, not a class or function")
+        _check_safe(obj, path, where)
         return obj
     raise ConfigError(f"{where}: cannot import {path!r}: {error}. Check the spelling, and that the package is "
                       f"installed or on PYTHONPATH") from None
+
+
+_STDLIB = frozenset(sys.stdlib_module_names) | {"builtins"}
+# Libraries whose functions read, write or execute files (torch.load, torch.hub.load, numpy.save,
+# pandas.read_pickle, ...): a config may use their nn.Module classes, never their functions.
+_NO_FUNCTIONS_FROM = ("torch", "numpy", "pandas", "yaml", "scipy", "matplotlib", "PIL", "pickle", "dill", "joblib")
+
+
+def _check_safe(obj: Any, path: str, where: str) -> None:
+    """A component is a torch.nn.Module class, or a plain Python function outside the libraries
+    above: never a builtin, a class of another kind, or a function that loads or runs files, so a
+    hostile config or run directory cannot use ``_component_`` to run code."""
+    import torch
+
+    if inspect.isclass(obj):
+        if issubclass(obj, torch.nn.Module):
+            return
+        problem = f"a class that is not a torch.nn.Module ({obj.__module__}.{obj.__qualname__})"
+    elif inspect.isfunction(obj) and not (obj.__module__ or "").split(".")[0] in _NO_FUNCTIONS_FROM:
+        return
+    else:
+        problem = f"a {type(obj).__name__} from {getattr(obj, '__module__', None) or 'a library'}"
+    raise ConfigError(f"{where}: {path!r} is {problem}; a component must be a torch.nn.Module class or a "
+                      f"function of your own package (configs and run directories are data, so they may "
+                      f"not call arbitrary functions)")
 
 
 def _kwargs(spec: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def stack_inputs(xs: Sequence[Tensor]) -> tuple[list[Tensor], tuple[int, ...]]:
 
 def target_rows(task: TaskData, y: Tensor, width: int) -> Tensor:
     """Targets as float rows ``[N, width]`` (class index in column 0 for classification)."""
-    rows = y.float().reshape(y.shape[0], -1)
+    rows = y.float().unsqueeze(1) if y.dim() == 1 else y.float().flatten(1)  # also for an empty split
     return torch.nn.functional.pad(rows, (0, width - rows.shape[1]))
 
 
