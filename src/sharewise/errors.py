@@ -30,3 +30,7 @@ class TrainingError(SharewiseError):
 
 class ExportError(SharewiseError):
     """A task cannot be exported as a plain module (the message says why and what would work)."""
+
+
+class AdaptError(SharewiseError):
+    """New tasks cannot be adapted over a parent run's shared blocks (the message says why)."""

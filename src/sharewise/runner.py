@@ -70,6 +70,10 @@ def prepare(cfg_dict: dict[str, Any], data_dir: str | None) -> tuple[RunConfig, 
     with _shape_errors(cfg, tasks):
         model = build_model(cfg, tasks)
         check_shapes(model, tasks)
+    if cfg.adapt:  # `sharewise adapt`: the parent's shared blocks, loaded and frozen
+        from sharewise.adapt import adopt_parent
+
+        adopt_parent(model, cfg)
     return cfg, tasks, model
 
 

@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2, at most the CPU count)")
     p.add_argument("--overwrite", action="store_true",
                    help="re-run cells whose stored config or sharewise version differs (default: refuse)")
-    from sharewise.cli import affinity, branch, export  # affinity, branch, delta-m (issue 5); export (17)
+    from sharewise.cli import adapt, affinity, branch, export  # affinity, branch, delta-m (5); export, adapt (17)
 
-    affinity.add_parser(sub), branch.add_parsers(sub), export.add_parser(sub)
+    affinity.add_parser(sub), branch.add_parsers(sub), export.add_parser(sub), adapt.add_parser(sub)
     return parser
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -86,6 +86,12 @@ class LayerBank(nn.Module, abc.ABC):
         from sharewise.components.plain import ScaledSum
 
         return ScaledSum([self.export_layer(j) for j in range(self.n_layers)], scales, identity_scale)
+
+
+    def load_layer(self, j: int, state: Mapping[str, Tensor], k: int) -> None:
+        """Set layer j to layer k of a bank of the same kind whose ``state_dict()`` is ``state``
+        (``sharewise adapt``: a new task's branch copies the parent's blocks)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot copy single layers between banks")
 
 
 class _BankLayer(nn.Module):
@@ -167,6 +173,11 @@ class DenseLayerBank(LayerBank):
 
         return Dense(self.weight[:, j, :], self.bias[j], self.activation_name)
 
+    def load_layer(self, j: int, state: Mapping[str, Tensor], k: int) -> None:
+        with torch.no_grad():
+            self.weight[:, j].copy_(state["weight"][:, k])
+            self.bias[j].copy_(state["bias"][k])
+
     def export_scaled_sum(self, scales: Tensor, identity_scale: float | None = None) -> nn.Module:
         """ReLU and linear layers take the scales into their weights (``FoldedDenseMix``)."""
         from sharewise.components.plain import FoldedDenseMix
@@ -200,6 +211,10 @@ class ModuleLayerBank(LayerBank):
 
     def export_layer(self, j: int) -> nn.Module:
         return copy.deepcopy(self.layers[j])
+
+    def load_layer(self, j: int, state: Mapping[str, Tensor], k: int) -> None:
+        prefix = f"layers.{k}."
+        self.layers[j].load_state_dict({n[len(prefix):]: v for n, v in state.items() if n.startswith(prefix)})
 
     def forward_all(self, x: Tensor) -> Tensor:
         return torch.stack([layer(x) for layer in self.layers])

@@ -119,3 +119,6 @@ class RunConfig:
     tasks: TasksConfig = field(default_factory=TasksConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    adapt: dict = _opt({}, doc="set by `sharewise adapt`: {run: the parent run directory, attach: for a branched "
+                               "parent, the parent task each new task follows (null: the default rule)}; the "
+                               "parent's shared blocks are loaded and frozen, only the new tasks' parts train")

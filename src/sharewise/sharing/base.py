@@ -14,6 +14,9 @@ gradient aggregation, see ``sharewise.training.aggregation``), what it learned
 (``learned_structure``, JSON-serialisable, written into ``summary.json``) and how that is drawn
 (``render_structure``, a class method: reports call it on a run directory's data, with no model),
 and one task's network alone as a plain module (``export_task``, used by ``sharewise export``).
+New tasks over a finished run's frozen shared blocks (``sharewise adapt``) go through
+``adapted_options`` (the scheme's options for the new tasks) and ``adopt_shared`` (copy and
+freeze what the tasks share; ``task_state_names`` says what belongs to tasks instead).
 """
 
 from __future__ import annotations
@@ -102,6 +105,53 @@ class SharingScheme(nn.Module, abc.ABC):
         raise ExportError(f"scheme {type(self).__name__} does not define export_task, so its tasks cannot be "
                           f"exported as plain modules; implement SharingScheme.export_task for it")
 
+    def task_state_names(self) -> set[str]:
+        """Names (in ``state_dict()``) of the entries that belong to tasks, not to the shared
+        blocks: what ``sharewise adapt`` builds fresh for new tasks. Default: the task-stacked
+        parameters (per-task logits)."""
+        ids = {id(p) for p in self.task_stacked_parameters()}
+        return {n for n, p in self.named_parameters() if id(p) in ids}
+
+    @classmethod
+    def adapted_options(cls, options: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                        new_tasks: Sequence[str], attach: Sequence[str] | None) -> dict[str, Any]:
+        """The scheme options for new tasks adapted over a parent run (``parent_structure``: its
+        ``summary.json`` structure, with ``tasks``). Default: the parent's options unchanged."""
+        return dict(options)
+
+    def adopt_shared(self, parent_state: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                     attach: Sequence[str] | None) -> list[str]:
+        """Copy the parent run's shared blocks (``parent_state``: its scheme's state dict) into
+        this scheme, built for the new tasks, and freeze them; returns the names frozen.
+
+        Default: every entry but ``task_state_names()`` is shared and has the same shape for any
+        number of tasks (banks, modular networks). Schemes whose blocks belong to tasks
+        (single-task copies, cross-stitch columns) raise :class:`~sharewise.errors.AdaptError`.
+        """
+        import torch
+
+        from sharewise.errors import AdaptError
+
+        own = self.task_state_names()
+        state = self.state_dict()
+        frozen = []
+        for name, value in state.items():
+            if name in own:
+                continue
+            if name not in parent_state:
+                raise AdaptError(f"the parent run's {type(self).__name__} has no {name!r}; adapt needs the same "
+                                 f"model and scheme as the parent (its config.yaml)")
+            given = parent_state[name]
+            if tuple(given.shape) != tuple(value.shape):
+                raise AdaptError(f"the parent run's {name!r} has shape {list(given.shape)} but the new tasks' model "
+                                 f"needs {list(value.shape)}: the new tasks reach the shared blocks with other "
+                                 f"features; give them the parent's input kind and model section")
+            with torch.no_grad():
+                value.copy_(given)
+            frozen.append(name)
+        freeze_except(self, own)
+        return frozen
+
     def learned_structure(self) -> dict[str, Any]:
         """What the scheme learned or fixed, as plain JSON data (soft orders, permutations...)."""
         return {}
@@ -119,6 +169,18 @@ class SharingScheme(nn.Module, abc.ABC):
         no figures, everything as data.
         """
         return [], dict(structure)
+
+
+def freeze_except(module: nn.Module, own: set[str]) -> None:
+    """Freeze every parameter of ``module`` not named in ``own``; batch norms whose parameters
+    are all frozen stop updating their running statistics (momentum 0), so the shared blocks stay
+    bit-identical while the new tasks train over them."""
+    for name, p in module.named_parameters():
+        if name not in own:
+            p.requires_grad_(False)
+    for sub in module.modules():
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in sub.parameters()):
+            sub.momentum = 0.0
 
 
 def task_list(tasks: Sequence[int] | None, n_tasks: int) -> list[int]:

@@ -19,7 +19,7 @@ task, which makes the baseline T times cheaper on the shared-input benchmarks.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,10 +113,90 @@ class Branched(SharingScheme):
             self._users_cache[ids] = users
         return self.bank.layer_uses(users)
 
+    @classmethod
+    def adapted_options(cls, options: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                        new_tasks: Sequence[str], attach: Sequence[str] | None) -> dict[str, Any]:
+        """The tree of the new tasks: each follows the path of the parent task it attaches to
+        (``attach``, one parent task name per new task; see :func:`attach_rule` for the default),
+        and new tasks on the same parent branch share its blocks."""
+        tree = parent_tree(parent_structure)
+        attached = resolve_attach(parent_structure, new_tasks, attach)
+        parent_names = list(parent_structure["tasks"])
+        partitions = []
+        for d in range(len(tree)):
+            group_of = {t: g for g, group in enumerate(tree[d]) for t in group}
+            groups: dict[int, list[int]] = {}
+            for i, name in enumerate(attached):
+                groups.setdefault(group_of[parent_names.index(name)], []).append(i)
+            partitions.append([groups[g] for g in sorted(groups)])
+        return {**dict(options), "tree": {"partitions": partitions, "tasks": list(new_tasks)}}
+
+    def adopt_shared(self, parent_state: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                     attach: Sequence[str] | None) -> list[str]:
+        """Group g at depth d copies the parent's block of the branch its tasks attach to; all frozen."""
+        from sharewise.errors import AdaptError
+        from sharewise.sharing.base import freeze_except
+
+        tree = parent_tree(parent_structure)
+        if len(tree) != self.depth:
+            raise AdaptError(f"the parent run's tree has {len(tree)} depths but this model has {self.depth}")
+        names = self.task_names or [str(t) for t in range(self.n_tasks)]
+        attached = resolve_attach(parent_structure, names, attach)
+        parent_names = list(parent_structure["tasks"])
+        bank_state = {n[len("bank."):]: v for n, v in parent_state.items() if n.startswith("bank.")}
+        offset = 0
+        for d, partition in enumerate(tree):
+            group_of = {t: g for g, group in enumerate(partition) for t in group}
+            for g, group in enumerate(self.tree[d]):
+                parent_group = group_of[parent_names.index(attached[group[0]])]
+                self.bank.load_layer(self.layer_of[d][g], bank_state, offset + parent_group)
+            offset += len(partition)
+        freeze_except(self, set())
+        return [n for n, _ in self.named_parameters()]
+
     def learned_structure(self) -> dict[str, Any]:
         named = self.task_names
         parts = [[[named[t] if named else t for t in g] for g in p] for p in self.tree]
         return {"tree": {"partitions": parts}, "groups_per_depth": [len(p) for p in self.tree]}
+
+
+def parent_tree(structure: Mapping[str, Any]) -> list[Partition]:
+    """A finished branched run's tree (``summary.json`` structure) as task indices."""
+    from sharewise.errors import AdaptError
+
+    if "tree" not in structure or "tasks" not in structure:
+        raise AdaptError("the parent run's summary.json has no branched tree; adapt a branched model over a "
+                         "finished branched run")
+    return normalise_tree(structure["tree"]["partitions"], list(structure["tasks"]))
+
+
+def attach_rule(structure: Mapping[str, Any]) -> str:
+    """The default branch for a new task: from the root, follow at every depth the child group
+    that holds the most parent tasks (ties: the first), i.e. the parent's most widely shared
+    path, whose blocks were trained on the most tasks; the new task attaches to the first parent
+    task of the leaf reached (all tasks of a leaf share one path)."""
+    tree = parent_tree(structure)
+    current = set(range(len(structure["tasks"])))
+    for partition in tree:
+        children = [g for g in partition if set(g) <= current]
+        current = set(max(children, key=len))
+    return list(structure["tasks"])[min(current)]
+
+
+def resolve_attach(structure: Mapping[str, Any], new_tasks: Sequence[str], attach: Sequence[str] | None) -> list[str]:
+    """One parent task name per new task (``attach`` entries may be None: the default rule)."""
+    from sharewise.errors import AdaptError
+
+    parent_names = list(structure["tasks"])
+    given = list(attach) if attach is not None else [None] * len(new_tasks)
+    if len(given) != len(new_tasks):
+        raise AdaptError(f"adapt.attach names {len(given)} parent tasks but there are {len(new_tasks)} new tasks "
+                         f"{list(new_tasks)}; give one parent task (or null) per new task")
+    bad = [a for a in given if a is not None and a not in parent_names]
+    if bad:
+        raise AdaptError(f"adapt.attach names {bad}, which are not tasks of the parent run {parent_names}")
+    default = attach_rule(structure)
+    return [a if a is not None else default for a in given]
 
 
 def load_tree(tree: str | list | dict, n_tasks: int) -> tuple[list[Partition], list[str] | None]:

@@ -18,7 +18,7 @@ stacked input is fed to all columns and the requested rows are returned.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import torch
@@ -75,6 +75,14 @@ class CrossStitch(SharingScheme):
 
         columns = [[self.bank.export_layer(i * self.depth + d) for d in range(self.depth)] for i in range(self.n_tasks)]
         return Columns(columns, [LinearMix(self.alpha[d]) for d in range(self.depth)], task)
+
+    def adopt_shared(self, parent_state: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                     attach: Sequence[str] | None) -> list[str]:
+        from sharewise.errors import AdaptError
+
+        raise AdaptError("cross_stitch gives every task its own column of blocks and mixes all of them, so a "
+                         "new task has no column of its own to train over frozen ones; adapt over a parallel, "
+                         "soft_ordering, permuted, gumbel_matrix or branched run")
 
     def architecture_parameters(self) -> list[nn.Parameter]:
         return [self.alpha]

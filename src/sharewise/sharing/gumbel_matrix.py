@@ -332,6 +332,18 @@ class FixedAllocation(_ModularScheme):
         ids = task_list(tasks, self.n_tasks)
         return [getattr(self, f"alloc_{l}")[ids] for l in range(len(self.network.layers))]
 
+    def task_state_names(self) -> set[str]:
+        return {f"alloc_{l}" for l in range(len(self.network.layers))}
+
+    def adopt_shared(self, parent_state: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                     attach: Sequence[str] | None) -> list[str]:
+        if self.pattern == "no_sharing":
+            from sharewise.errors import AdaptError
+
+            raise AdaptError("no_sharing gives every component to one of the parent's tasks, so there are no shared "
+                             "blocks to adapt new tasks over; adapt over a gumbel_matrix or shared_bottom run")
+        return super().adopt_shared(parent_state, parent_structure, attach)
+
     def learned_structure(self) -> dict[str, Any]:
         return {"pattern": self.pattern, **self._structure(self.allocation())}
 

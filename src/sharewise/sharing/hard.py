@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -59,6 +60,14 @@ class SingleTask(SharingScheme):
     def export_task(self, task: int) -> nn.Module:
         """Task t's own copy: layers t*D .. t*D+D-1."""
         return nn.Sequential(*[self.bank.export_layer(task * self.depth + k) for k in range(self.depth)])
+
+    def adopt_shared(self, parent_state: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                     attach: Sequence[str] | None) -> list[str]:
+        from sharewise.errors import AdaptError
+
+        raise AdaptError("single_task shares nothing: every core layer belongs to one of the parent's tasks, so "
+                         "there are no shared blocks to adapt new tasks over; train them from scratch, or adapt over "
+                         "a parallel, soft_ordering, permuted, gumbel_matrix or branched run")
 
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Task t uses only its own copy: layers t*D .. t*D+D-1."""

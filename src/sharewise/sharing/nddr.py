@@ -28,8 +28,8 @@ asked for (evaluation), the first stacked input feeds every column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
@@ -81,6 +81,14 @@ class NDDR(SharingScheme):
         columns = [[self.bank.export_layer(i * self.depth + d) for d in range(self.depth)] for i in range(self.n_tasks)]
         mixers = [NDDRMix(self.weight[d], copy.deepcopy(self.norm[d]).eval()) for d in range(self.depth)]
         return Columns(columns, mixers, task)
+
+    def adopt_shared(self, parent_state: Mapping[str, Any], parent_structure: Mapping[str, Any],
+                     attach: Sequence[str] | None) -> list[str]:
+        from sharewise.errors import AdaptError
+
+        raise AdaptError("nddr gives every task its own column of blocks and mixes all of them, so a new task "
+                         "has no column of its own to train over frozen ones; adapt over a parallel, "
+                         "soft_ordering, permuted, gumbel_matrix or branched run")
 
     def architecture_lr(self, lr: float) -> float:
         return lr * self.arch_lr_multiplier

@@ -53,6 +53,9 @@ class Permuted(SharingScheme):
         """Task t's fixed chain ``W_{rho_t(1)}, ..., W_{rho_t(D)}``."""
         return nn.Sequential(*[self.bank.export_layer(self._orders[task][k]) for k in range(self.depth)])
 
+    def task_state_names(self) -> set[str]:
+        return {"permutations"}  # new tasks draw their own orders of the frozen layers
+
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         super()._load_from_state_dict(*args, **kwargs)
         self._orders = self.permutations.tolist()

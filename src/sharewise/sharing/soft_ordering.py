@@ -103,6 +103,9 @@ class SoftOrdering(SharingScheme):
         return nn.Sequential(*[self.bank.export_scaled_sum(s[:n, k], float(s[n, k]) if self.identity else None)
                                for k in range(self.depth)])
 
+    def task_state_names(self) -> set[str]:
+        return {"logits"}  # a parameter, or a buffer when frozen (soft_ordering_uniform)
+
     def architecture_parameters(self) -> list[nn.Parameter]:
         return [] if self.frozen else [self.logits]
 
