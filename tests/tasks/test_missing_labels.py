@@ -50,8 +50,11 @@ def test_loss_with_missing_labels_equals_loss_on_labelled_rows(which: int) -> No
 
 def test_all_missing_batch_gives_zero_loss() -> None:
     t = _tasks()[0]
+    holed = t.y_train.clone()
+    holed[::2] = MISSING_LABEL
+    loss_fn = MultiTaskLoss([dataclasses.replace(t, y_train=holed)])
+    assert loss_fn.masked == [True] and MultiTaskLoss([t]).masked == [False]  # labelled tasks: plain ops
     y = torch.full_like(t.y_train, MISSING_LABEL)
-    loss_fn = MultiTaskLoss([t])
     loss, err = loss_fn(torch.randn(1, 10, 4), y.float().view(1, 10, 1))
     assert float(loss) == 0.0 and float(err) == 0.0
 
