@@ -1,12 +1,12 @@
 """Does balancing help? equal vs uncertainty vs UPGrad vs structure-aware UPGrad (docs/results.md).
 
     python benchmarks/repro_balancing.py --sets diabetes,uci10,mnist_multitask,mnist4 \\
-        --seeds 0,1,2 --data-dir ../shared/data --out /work/runs/i18/balancing [--lane 0/2]
+        --seeds 0,1,2 --data-dir ../shared/data --out /work/runs/i18/balancing
     python benchmarks/repro_balancing.py --table --out /work/runs/i18/balancing
 
 Cells are ``OUT/<set>/<scheme>/<method>/seed<N>``; a cell with a ``summary.json`` is reused, so
-re-running the command resumes the grid. ``--lane i/n`` runs every n-th cell (two lanes = two
-training processes). Every set runs under hard sharing and under one learned-sharing scheme
+re-running the command resumes the grid. Several processes may run the same command (two =
+two training processes): each claims the next unclaimed cell. Every set runs under hard sharing and under one learned-sharing scheme
 (see ``schemes``: Gumbel-Matrix, or for mnist_multitask the RSA-learned branched tree);
 structure-aware aggregation only under the learned scheme, where it differs from plain
 aggregation (under hard sharing every task uses every core weight: the same computation).
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -69,9 +70,9 @@ def write_diabetes(path: Path) -> None:
 
 def cells(sets: list[str], seeds: list[int]) -> list[tuple[str, str, str, int]]:
     out = []
-    for name in sets:
-        hard = schemes(name)[0][0]
-        for seed in seeds:
+    for seed in seeds:  # seed-major: every set gets seed 0 before any gets seed 1
+        for name in sets:
+            hard = schemes(name)[0][0]
             for scheme in (hard, schemes(name)[1][0]):
                 for method in METHODS:
                     if method == "upgrad_aware" and scheme == hard:
@@ -90,17 +91,30 @@ def config_for(name: str, scheme: str, method: str, seed: int, out: Path) -> dic
     return cfg
 
 
+def _claim(cell: Path) -> bool:
+    """Take ``cell`` for this process (several processes share one grid): an atomic mkdir of
+    ``cell.claim``; a claim whose process is gone is taken over."""
+    claim = cell.parent / f"{cell.name}.claim"
+    cell.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        claim.mkdir()
+    except FileExistsError:
+        owner = (claim / "pid").read_text() if (claim / "pid").exists() else ""
+        if owner and Path(f"/proc/{owner}").exists():
+            return False
+    (claim / "pid").write_text(str(os.getpid()))
+    return True
+
+
 def run_grid(args: argparse.Namespace) -> None:
     from sharewise.runner import run
 
     out = Path(args.out)
     if "diabetes" in args.sets and not (out / "diabetes.csv").exists():
         write_diabetes(out / "diabetes.csv")
-    lane, lanes = (int(v) for v in args.lane.split("/"))
-    todo = cells(args.sets, args.seeds)[lane::lanes]
-    for name, scheme, method, seed in todo:
+    for name, scheme, method, seed in cells(args.sets, args.seeds):
         cell = out / name / scheme / method / f"seed{seed}"
-        if (cell / "summary.json").exists():
+        if (cell / "summary.json").exists() or not _claim(cell):
             continue
         started = time.perf_counter()
         summary = run(config_for(name, scheme, method, seed, out), cell, data_dir=args.data_dir, overwrite=True)
@@ -166,7 +180,6 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(v) for v in s.split(",")])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default="runs/balancing")
-    parser.add_argument("--lane", default="0/1", help="i/n: run every n-th cell starting at i")
     parser.add_argument("--table", action="store_true", help="print the tables of finished cells")
     args = parser.parse_args()
     table(args) if args.table else run_grid(args)
