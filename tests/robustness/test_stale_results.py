@@ -104,3 +104,25 @@ def test_demo_rerun_with_other_steps_is_refused(tmp_path: Path, capsys: pytest.C
     code, err = cli(capsys, "demo", "--out", out, "--seeds", "0", "--steps", "6", "--jobs", "1")
     assert_refused(code, err, "train.steps: 4 -> 6")
     assert tree_hash(out) == before
+
+
+@pytest.mark.slow
+def test_affinity_reuse_of_a_run_with_other_settings_is_refused(tmp_path: Path, shared_data: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path / "m.yaml", {
+        "name": "tiny", "scheme": "single_task",
+        "tasks": {"builder": "mnist_multitask",
+                  "options": {"canvas": 16, "mask_size": 4, "n_train": 64, "n_val": 40, "n_test": 32}},
+        "model": {"encoder": {"kind": "channel_pad"}, "core": {"kind": "conv", "width": 4, "depth": 2}},
+        "train": {"steps": 3, "batch_size": 8, "eval_every": 3, "threads": 1}})
+    data = ["--data-dir", str(shared_data)]
+    run = tmp_path / "single"
+    assert cli(capsys, "run", cfg, "--out", run, *data)[0] == 0
+    before = tree_hash(run)
+    for change, named in ((["--steps", "5"], "train.steps: 3 -> 5"), (["--seed", "1"], "seed: 0 -> 1"),
+                          (["train.lr=0.01"], "train.lr")):
+        code, err = cli(capsys, "affinity", cfg, "--reuse", run, "--out", tmp_path / "aff", "--inputs", "10",
+                        *data, *change)
+        assert_refused(code, err, str(run), named, "stale")
+    assert tree_hash(run) == before and not (tmp_path / "aff").exists()
+    assert cli(capsys, "affinity", cfg, "--reuse", run, "--out", tmp_path / "aff", "--inputs", "10", *data)[0] == 0

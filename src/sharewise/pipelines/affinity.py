@@ -25,7 +25,7 @@ from torch import Tensor
 from sharewise.analysis import rdm_stack, task_affinity
 from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.task_modules import TaskModules
-from sharewise.config import apply_overrides, parse_config, read_yaml
+from sharewise.config import apply_overrides, config_to_dict, parse_config, read_yaml
 from sharewise.errors import ConfigError
 from sharewise.model import MultiTaskModel
 from sharewise.sharing.hard import SingleTask
@@ -137,10 +137,15 @@ def _load_run(run_dir: Path, cfg_dict: dict[str, Any], tasks: Sequence[TaskData]
     if theirs != ours:
         raise ConfigError(f"--reuse {str(run_dir)!r} was trained on tasks {theirs} but the config has "
                           f"tasks {ours}; reuse a run of this config")
+    from sharewise.sweep import cell_differences
+
     run_cfg = parse_config(read_yaml(run_dir / "config.yaml"))
-    if run_cfg.model != parse_config(cfg_dict).model:
-        raise ConfigError(f"--reuse {str(run_dir)!r} has another model section than the config; the "
-                          f"affinity must come from the backbone that will be branched")
+    diffs = [d for d in cell_differences(run_dir, config_to_dict(parse_config(cfg_dict))) if not d.startswith("name:")]
+    if diffs:
+        shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+        raise ConfigError(f"--reuse {str(run_dir)!r} was run with another configuration than asked ({shown}); its "
+                          f"networks would give a stale affinity. Reuse a run of this config (the same --steps, "
+                          f"--seed and overrides), or leave out --reuse to train one")
     model = build_model(run_cfg, tasks)
     state = load_torch(run_dir / "best.pt", "best model state")
     if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
@@ -170,9 +175,9 @@ def affinity_run(cfg_dict: dict[str, Any], out: str | Path, *, data_dir: str | N
     cfg = parse_config(cfg_dict)
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
     heldout_inputs(tasks, k)  # fail on a too-large K before any training
-    claim_output_dir(out)
     run_dir = Path(reuse) if reuse is not None else out / "single_task"
     if reuse is None:
+        claim_output_dir(out)
         run(cfg_dict, run_dir, data_dir=data_dir, overwrite=True, plots=False, progress=progress)
     model = _load_run(run_dir, cfg_dict, tasks)
     result = {**compute_affinity(model, tasks, k), "single_task_run": str(run_dir)}
