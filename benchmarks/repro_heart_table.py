@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from make_heart_table import main as make_table  # noqa: E402
 
-from sharewise.cli.branch import search  # noqa: E402
-from sharewise.cli.commands import compare, load_config  # noqa: E402
+from sharewise.analysis import best_tree  # noqa: E402
+from sharewise.cli.commands import load_config  # noqa: E402
+from sharewise.pipelines.compare import compare  # noqa: E402
 from sharewise.config import parse_config  # noqa: E402
 from sharewise.config.io import apply_overrides  # noqa: E402
 from sharewise.data.tasksets import build_tasks  # noqa: E402
@@ -72,7 +73,7 @@ def main() -> None:
                                 k=int(n_val), plots=False)  # RDMs over every validation row
         n = {s: json.loads((cells / s / f"seed{seeds[0]}" / "summary.json").read_text())["n_parameters"]
              for s in ("parallel", "single_task")}
-        found = search(affinity, (n["parallel"] + n["single_task"]) // 2, None)
+        found = best_tree(affinity, (n["parallel"] + n["single_task"]) // 2, None)
         tree.parent.mkdir(parents=True, exist_ok=True)
         tree.write_text(json.dumps(found, indent=1))
         print(f"branched tree {found['partitions']} ({found['params']} params, budget "

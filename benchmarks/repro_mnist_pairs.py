@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from sharewise.cli.commands import compare
+from sharewise.pipelines.compare import compare
 from sharewise.config import apply_overrides, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]

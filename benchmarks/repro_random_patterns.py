@@ -51,7 +51,7 @@ def main() -> None:
                 if args.steps:
                     over.append(f"train.steps={args.steps}")
                 s = sharewise.run(apply_overrides(base, over), Path(args.out) / args.kind / f"n{n}" / scheme / f"seed{seed}",
-                                  overwrite=True, plots=False)
+                                  overwrite=True)
                 errs.append(sum(t["train_error"] for t in s["tasks"].values()) / len(s["tasks"]))
                 orders = s.get("structure", {}).get("permutations")
                 per_seed.append(f"{scheme}/{seed}={errs[-1]:.4f}" + (f" {orders}" if orders else ""))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,17 +40,17 @@ from sharewise.builders import build_model
 from sharewise.config import RunConfig, config_to_dict, parse_config, read_yaml
 from sharewise.data.tasksets import build_tasks
 from sharewise.errors import ConfigError
+from sharewise.summary import summarise
 from sharewise.tasks.spec import TaskData, check_task_list
 from sharewise.training import distributed
 from sharewise.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from sharewise.training.distributed import SINGLE, DistContext
-from sharewise.training.evaluate import evaluate
 from sharewise.training.io import read_json, read_jsonl, save_torch, write_json, write_text
 from sharewise.training.lock import RunLock
 from sharewise.training.metadata import run_metadata
+from sharewise.training.progress import ProgressBar
 from sharewise.training.signals import StopRequest
-from sharewise.summary import summarise
-from sharewise.training.trainer import Trainer, TrainResult
+from sharewise.training.trainer import Trainer
 
 RESULT_FILES = ("summary.json", "metrics.jsonl", CHECKPOINT_NAME, "best.pt", "report.html", "report.md")
 
@@ -59,9 +59,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare(cfg_dict: dict[str, Any], data_dir: str | None) -> tuple[RunConfig, list[TaskData], Any]:
-    """Validate, load tasks and build the model: everything that can fail on bad input."""
-    cfg = parse_config(cfg_dict)
+def prepare(config: RunConfig | dict[str, Any], data_dir: str | None) -> tuple[RunConfig, list[TaskData], Any]:
+    """Validate (a dict; a RunConfig is already valid), load tasks and build the model: everything
+    that can fail on bad input."""
+    cfg = config if isinstance(config, RunConfig) else parse_config(config)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
@@ -163,16 +164,19 @@ def _place(cfg: RunConfig, model: Any, dist: DistContext) -> None:
     distributed.seed_rank(cfg.seed, dist)  # after the model is built: same init, own dropout stream
 
 
-def run(cfg_dict: dict[str, Any], out: str | Path, data_dir: str | None = None, overwrite: bool = False,
-        plots: bool = False, progress: bool = False, report: bool = False,
-        tensorboard: bool = False, dist: DistContext = SINGLE) -> dict[str, Any] | None:
-    """Train one configuration and write its run directory; returns the summary (None on ranks
-    other than 0, which write nothing). ``plots`` and ``report`` are off unless asked for: drawing
-    them costs more than a short run's training (``sharewise report DIR`` writes them later)."""
+def run(config: RunConfig | dict[str, Any], out: str | Path, data_dir: str | None = None, overwrite: bool = False,
+        progress: bool = False, tensorboard: bool = False, dist: DistContext = SINGLE) -> dict[str, Any] | None:
+    """Train one configuration (a parsed :class:`RunConfig`, or a dict parsed here) and write its
+    run directory; returns the summary (None on ranks other than 0, which write nothing).
+
+    Plots and the report are separate steps on the finished directory
+    (``sharewise.reporting.run_plots.plot_run``, ``sharewise.reporting.report.write_report``;
+    the CLI's ``--plots`` / ``--report``), so the runner needs no plotting code.
+    """
     from sharewise.rundir import check_output_dir
 
     out = check_output_dir(out)
-    cfg, tasks, model = prepare(cfg_dict, data_dir)
+    cfg, tasks, model = prepare(config, data_dir)
     _place(cfg, model, dist)
     if tensorboard:
         check_tensorboard()
@@ -191,12 +195,11 @@ def run(cfg_dict: dict[str, Any], out: str | Path, data_dir: str | None = None, 
 
     with _main_lock(out, dist):
         dist.on_main(start)
-        trainer = Trainer(cfg, model, tasks, run_dir=out if dist.is_main else None, dist=dist)
-        return _train_and_finish(cfg, tasks, model, trainer, out, plots, progress, report, tensorboard)
+        return _train(cfg, tasks, model, out, dist, progress, tensorboard)
 
 
-def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = False, progress: bool = False,
-           report: bool = False, tensorboard: bool = False, dist: DistContext = SINGLE) -> dict[str, Any] | None:
+def resume(run_dir: str | Path, data_dir: str | None = None, progress: bool = False,
+           tensorboard: bool = False, dist: DistContext = SINGLE) -> dict[str, Any] | None:
     """Continue a stopped or killed run from ``run_dir/checkpoint.pt`` exactly where it was."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -220,16 +223,7 @@ def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = False
         if saved is None or config_to_dict(parse_config(saved)) != config_to_dict(cfg):
             raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
                                   f"checkpoint was written with; restore it or start a new run")
-        trainer = Trainer(cfg, model, tasks, run_dir=run_dir if dist.is_main else None, dist=dist)
-        try:
-            trainer.load_state_dict(state)
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"checkpoint {str(run_dir / CHECKPOINT_NAME)!r} does not hold a complete state "
-                                  f"for this run ({type(err).__name__}: {first}); it is damaged or from another "
-                                  f"version of sharewise. Restore it, or start the run again with --overwrite") from None
-
-        def restart() -> None:
+        def restart(step: int) -> None:
             metrics = run_dir / "metrics.jsonl"
             if metrics.exists():  # drop lines a killed process wrote after its last checkpoint
                 records = read_jsonl(metrics)
@@ -237,40 +231,59 @@ def resume(run_dir: str | Path, data_dir: str | None = None, plots: bool = False
                 if bad is not None:
                     raise CheckpointError(f"{metrics}: record {bad} has no integer 'step'; the history is damaged. "
                                           f"Restore the file (resuming would drop records)")
-                kept = [r for r in records if r["step"] <= trainer.step]
+                kept = [r for r in records if r["step"] <= step]
                 write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
             if info:
-                entry = {"step": trainer.step, "at": _now(), "meta": run_metadata()}
+                entry = {"step": step, "at": _now(), "meta": run_metadata()}
                 if dist.enabled:
                     entry["world_size"] = dist.world
                 info.setdefault("resumes", []).append(entry)
                 write_json(run_dir / "run.json", info)
 
-        dist.on_main(restart)
-        return _train_and_finish(cfg, tasks, model, trainer, run_dir, plots, progress, report, tensorboard)
+        return _train(cfg, tasks, model, run_dir, dist, progress, tensorboard, state, restart)
 
 
-def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer: Trainer, out: Path,
-                      plots: bool, progress: bool, report: bool, tensorboard: bool) -> dict[str, Any] | None:
-    from sharewise.reporting.progress import ProgressBar
+def _load_state(trainer: Trainer, state: dict[str, Any], path: Path) -> None:
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"checkpoint {str(path)!r} does not hold a complete state "
+                              f"for this run ({type(err).__name__}: {first}); it is damaged or from another "
+                              f"version of sharewise. Restore it, or start the run again with --overwrite") from None
 
-    main = trainer.dist.is_main
-    bar = ProgressBar(cfg.train.steps, label=f"{cfg.scheme} seed {cfg.seed}", initial=trainer.step,
+
+def _train(cfg: RunConfig, tasks: list[TaskData], model: Any, out: Path, dist: DistContext, progress: bool,
+           tensorboard: bool, state: dict[str, Any] | None = None,
+           on_resumed: Callable[[int], None] | None = None) -> dict[str, Any] | None:
+    """Build the trainer with everything it needs (progress line, loggers, stop request), train
+    (from ``state`` when resuming; ``on_resumed(step)`` runs on rank 0 once the state loaded) and,
+    on rank 0, write best.pt and summary.json."""
+    main = dist.is_main
+    try:  # for the progress line and TensorBoard only; a damaged state fails in _load_state
+        step = int(state.get("step", 0)) if state is not None else 0
+    except (TypeError, ValueError):
+        step = 0
+    bar = ProgressBar(cfg.train.steps, label=f"{cfg.scheme} seed {cfg.seed}", initial=step,
                       enabled=None if progress and main else False)
-    trainer.progress = bar
+    loggers = []
     if tensorboard and main:
         from sharewise.training.loggers import TensorBoardLogger
 
-        purge = trainer.step + 1 if trainer.step else None
-        trainer.loggers.append(TensorBoardLogger(out / "tensorboard", purge_step=purge))
+        loggers.append(TensorBoardLogger(out / "tensorboard", purge_step=step + 1 if step else None))
     try:
         with StopRequest() as stop:
-            trainer.stop = stop
+            trainer = Trainer(cfg, model, tasks, run_dir=out if main else None, progress=bar, loggers=loggers,
+                              stop=stop, dist=dist)
+            if state is not None:
+                _load_state(trainer, state, out / CHECKPOINT_NAME)
+                if on_resumed is not None:
+                    dist.on_main(lambda: on_resumed(trainer.step))
             result = trainer.fit(checkpoint_extra={"config": config_to_dict(cfg)})
     finally:
         bar.close()
-        for logger in trainer.loggers:
-            getattr(logger, "close", lambda: None)()
+        for logger in loggers:
+            logger.close()
     if not main:
         return None
     model.load_state_dict(result.best_state)
@@ -278,17 +291,9 @@ def _train_and_finish(cfg: RunConfig, tasks: list[TaskData], model: Any, trainer
     summary = summarise(cfg, tasks, model, result, result.elapsed_s, trainer.loss_fn)
     for message in summary["warnings"]:  # the run log (stderr); also in summary.json
         print(f"warning ({out}): {message}", file=sys.stderr, flush=True)
-    if trainer.dist.enabled:
-        summary["world_size"] = trainer.dist.world
+    if dist.enabled:
+        summary["world_size"] = dist.world
     if (out / "run.json").exists():
         summary["resumed_at_steps"] = [r["step"] for r in read_json(out / "run.json", "run record").get("resumes", [])]
     write_json(out / "summary.json", summary)
-    if plots:
-        from sharewise.reporting.run_plots import plot_run
-
-        plot_run(out)
-    if report:
-        from sharewise.reporting.report import write_report
-
-        write_report([out], out)
     return summary

@@ -100,3 +100,15 @@ def test_a_resolved_config_is_valid_again(path: Path) -> None:
 
     cfg = parse_config(read_yaml(path))
     assert parse_config(config_to_dict(cfg)) == cfg
+
+
+@pytest.mark.parametrize(("scheme", "options", "expected"), [
+    ("permuted", {"orders": [[0, 1, 2, 3], [0, 0, 1, 2]]},
+     "scheme_options.orders: scheme_options.orders row 1 (task 1) must be a permutation of 0..3"),
+    ("branched", {}, "scheme_options.tree: scheme 'branched' needs scheme_options.tree"),
+    ("branched", {"tree": "nowhere.json"}, "scheme_options.tree: no tree file at 'nowhere.json'"),
+])
+def test_structured_options_are_checked_before_any_work(scheme: str, options: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"scheme": scheme, "scheme_options": options})
+    assert any(p.startswith(expected) for p in _problems(err)), _problems(err)

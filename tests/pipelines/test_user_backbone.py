@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sharewise.assemble import assemble_model
-from sharewise.cli.branch import search
+from sharewise.analysis import best_tree as search
 from sharewise.components.resnet import resnet18_stages
 from sharewise.config import parse_config
 from sharewise.model import MultiTaskModel
@@ -159,7 +159,7 @@ def test_user_modules_from_yaml_resume_exactly(tmp_path: Path, user_module: None
 
 def test_user_modules_from_yaml_write_a_run_directory_and_report(tmp_path: Path, user_module: None) -> None:
     out = tmp_path / "run"
-    summary = run(yaml_config(steps=20), out, plots=False)
+    summary = run(yaml_config(steps=20), out)
     assert summary is not None and summary["scheme"] == "soft_ordering"
     assert len(summary["structure"]["scales"]) == 3  # [T][J][D] soft order of the user's blocks
     saved = (out / "config.yaml").read_text()
@@ -232,7 +232,7 @@ def test_user_modules_from_yaml_under_ddp_equal_a_double_batch(tmp_path: Path, u
                           cwd=tmp_path / "cwd", env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ddp = ckpt.load_checkpoint(tmp_path / "cwd" / "out" / "checkpoint.pt")
-    run(config(16), tmp_path / "single", plots=False)
+    run(config(16), tmp_path / "single")
     single = ckpt.load_checkpoint(tmp_path / "single" / "checkpoint.pt")
     assert ddp["step"] == single["step"] == 30
     for name, value in single["model"].items():

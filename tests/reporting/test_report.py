@@ -26,7 +26,8 @@ def _tiny(seed: int = 0, scheme: str = "soft_ordering") -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "run"
-    run(_tiny(), out, plots=False, report=True)
+    run(_tiny(), out)
+    write_report([out], out)  # the report is a step on the finished run
     return out
 
 
@@ -51,7 +52,7 @@ def test_run_writes_html_with_plots_metrics_and_config(finished: Path) -> None:
 def test_several_runs_get_the_comparison_table(finished: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     other = tmp_path / "other"
-    run(_tiny(seed=1, scheme="parallel"), other, plots=False)
+    run(_tiny(seed=1, scheme="parallel"), other)
     assert main(["report", str(finished), str(other), "--out", str(tmp_path / "rep")]) == 0
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "<th>scheme</th>" in html and "<td>parallel</td>" in html and "<td>soft_ordering</td>" in html

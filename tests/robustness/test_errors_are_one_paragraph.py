@@ -29,7 +29,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(finished_run: Path, tmp_path: 
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     run = copy_run(finished_run, tmp_path / "run", stopped=True)
     good = tree_hash(run / "checkpoint.pt")
-    real = sw_io._atomic_write
+    real = sw_io.atomic_write
 
     def full(path: Path, write: object) -> None:
         def fail(fh: object) -> None:
@@ -37,7 +37,7 @@ def test_full_disk_keeps_the_last_good_checkpoint(finished_run: Path, tmp_path: 
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, fail)
 
-    monkeypatch.setattr(sw_io, "_atomic_write", full)
+    monkeypatch.setattr(sw_io, "atomic_write", full)
     code, err = cli(capsys, "run", "--resume", run, "--no-plots")
     assert_refused(code, err, "No space left on device", "last good checkpoint is intact")
     assert tree_hash(run / "checkpoint.pt") == good

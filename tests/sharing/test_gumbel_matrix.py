@@ -264,7 +264,7 @@ def test_a_run_reports_empty_allocations_in_the_summary_and_the_log(tmp_path, ca
            "tasks": {"builder": "demo", "options": {"names": ["iris", "wine"]}},
            "model": {"core": {"width": 8, "depth": 2}},
            "train": {"steps": 2, "batch_size": 8, "eval_every": 2, "threads": 1, "mode": "alternating"}}
-    summary = run(cfg, tmp_path / "run", plots=False)
+    summary = run(cfg, tmp_path / "run")
     # p_init 0.001: every task's ML allocation is empty in both layers
     assert len(summary["warnings"]) == 4
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["warnings"] == summary["warnings"]

@@ -37,7 +37,7 @@ def test_scaling_a_target_by_1000_leaves_every_schemes_r2_unchanged(tmp_path: Pa
                    "train": {"steps": 12, "eval_every": 6, "batch_size": 16}}
             if scheme == "branched":
                 cfg["scheme_options"] = {"tree": [[[0, 1, 2]], [[0, 1], [2]]]}
-            results.append(run(cfg, tmp_path / f"{scheme}-{path.stem}", plots=False)["tasks"]["reg"])
+            results.append(run(cfg, tmp_path / f"{scheme}-{path.stem}")["tasks"]["reg"])
         a, b = results
         assert b["test_r2"] == pytest.approx(a["test_r2"], abs=1e-4), scheme
         assert b["test_rmse"] == pytest.approx(1000 * a["test_rmse"], rel=1e-4), scheme

@@ -63,7 +63,7 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 180.0) -> tuple[int, s
 
 def _single(tmp_path: Path, cfg: dict[str, Any]) -> dict[str, Any]:
     out = tmp_path / "single"
-    run(cfg, out, plots=False)  # as the torchrun runs (--no-plots)
+    run(cfg, out)  # as the torchrun runs (--no-plots)
     return load_checkpoint(out / "checkpoint.pt")
 
 

@@ -52,5 +52,5 @@ def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
 def test_run_into_a_locked_directory_fails_before_writing(tmp_path: Path, tiny: Any) -> None:
     with RunLock(tmp_path / "run"):
         with pytest.raises(RunLockedError, match="in use by another sharewise process"):
-            run(tiny(steps=2), tmp_path / "run", plots=False)
+            run(tiny(steps=2), tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [LOCK_NAME]

@@ -14,7 +14,7 @@ from sharewise.runner import run
 
 
 def test_run_json_and_summary_record_provenance(tmp_path: Path, tiny: Any) -> None:
-    summary = run(tiny(steps=3), tmp_path / "run", plots=False)
+    summary = run(tiny(steps=3), tmp_path / "run")
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     for record in (info, summary):
         meta = record["meta"]

@@ -20,6 +20,7 @@ _WHERE = {
     "representation_dissimilarity": "rsa",
     "task_affinity": "rsa",
     "beam_search": "tree_search",
+    "best_tree": "tree_search",
     "enumerate_trees": "tree_search",
     "exhaustive_search": "tree_search",
     "tree_cost": "trees",

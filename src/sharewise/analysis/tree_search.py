@@ -309,3 +309,25 @@ def beam_search(
             states = sorted(states, key=rank)[:beam]
     best = min(states, key=lambda s: (round(s[2], _DECIMALS), s[1], s[0]))
     return _result(best[0], blocks, heads, costs)
+
+
+def best_tree(data: Mapping[str, Any], budget: int, beam: int | None = None) -> dict[str, Any]:
+    """``tree.json``'s content: the tree of least cost within ``budget`` parameters, from an
+    affinity file's data (``tasks``, ``affinity`` [D, N, N], ``block_params``, ``head_params``,
+    optional ``shared_params``): exhaustive search for <= 6 tasks unless ``beam`` is given, else
+    beam search of width ``beam`` (default 10) (Branched multi-task networks, Sec. 3.3)."""
+    from sharewise.analysis.trees import tree_to_dict
+
+    tasks = list(data["tasks"])
+    dis = 1.0 - np.asarray(data["affinity"], dtype=float)  # [D, N, N]
+    heads = [data["head_params"][t] for t in tasks]
+    shared = int(data.get("shared_params", 0))  # modules every task uses, in every tree (a shared encoder)
+    if beam is None and len(tasks) <= 6:
+        parts, _, _ = exhaustive_search(dis, data["block_params"], heads, budget - shared)
+        method = "exhaustive"
+    else:
+        parts, _, _ = beam_search(dis, data["block_params"], heads, budget - shared, beam=beam or 10)
+        method = f"beam (n={beam or 10})"
+    tree = tree_to_dict(parts, tasks, data["block_params"], heads, dis)
+    tree["params"] += shared
+    return {**tree, "tasks": tasks, "budget": budget, "search": method, "shared_params": shared}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -29,7 +30,11 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides, **{"train.steps": args.steps, "seed": args.seed})
     attach = None if args.attach is None else [a.strip() or None for a in args.attach.split(",")]
     summary = adapt(args.parent, cfg, args.out, data_dir=args.data_dir, overwrite=args.overwrite, attach=attach,
-                    report=args.report, progress=True)
+                    progress=True)
     if summary is not None:
+        if args.report:  # a step on the finished run, as for `sharewise run --report`
+            from sharewise.reporting.report import write_report
+
+            write_report([Path(args.out)], args.out)
         _print_result(summary, args.out)
     return 0

@@ -77,27 +77,6 @@ def check_tasks(affinity_tasks: list[str], config_tasks: list[str]) -> None:
                           f"{config_tasks}; run `sharewise affinity` on this config")
 
 
-def search(data: dict[str, Any], budget: int, beam: int | None) -> dict[str, Any]:
-    """tree.json content: the best tree within ``budget`` (exhaustive for <= 6 tasks unless --beam)."""
-    import numpy as np
-
-    from sharewise.analysis import beam_search, exhaustive_search, tree_to_dict
-
-    tasks = list(data["tasks"])
-    dis = 1.0 - np.asarray(data["affinity"], dtype=float)  # [D, N, N]
-    heads = [data["head_params"][t] for t in tasks]
-    shared = int(data.get("shared_params", 0))  # modules every task uses, in every tree (a shared encoder)
-    if beam is None and len(tasks) <= 6:
-        parts, _, _ = exhaustive_search(dis, data["block_params"], heads, budget - shared)
-        method = "exhaustive"
-    else:
-        parts, _, _ = beam_search(dis, data["block_params"], heads, budget - shared, beam=beam or 10)
-        method = f"beam (n={beam or 10})"
-    tree = tree_to_dict(parts, tasks, data["block_params"], heads, dis)
-    tree["params"] += shared
-    return {**tree, "tasks": tasks, "budget": budget, "search": method, "shared_params": shared}
-
-
 def cmd_branch(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise ConfigError(f"--budget must be a positive number of parameters, got {args.budget}")
@@ -115,16 +94,18 @@ def cmd_branch(args: argparse.Namespace) -> int:
         cfg = parse_config(load_config(args.config, args.overrides))
         tasks = build_tasks(cfg.tasks.builder, data_dir=args.data_dir, seed=cfg.seed, options=cfg.tasks.options)
         check_tasks(list(data["tasks"]), [t.name for t in tasks])
-    tree = search(data, args.budget, args.beam)
+    from sharewise.analysis import best_tree
+    from sharewise.reporting.plots import save
     from sharewise.rundir import claim_output_dir
     from sharewise.training.io import write_json
 
+    tree = best_tree(data, args.budget, args.beam)
     out = claim_output_dir(args.out)
     write_json(out / "tree.json", tree)
     from sharewise.reporting.tree_plots import plot_tree
 
     fig, _ = plot_tree(tree["partitions"], title=f"{tree['params']} params, cost {tree['cost']:.3f}")
-    fig.savefig(out / "tree.png", dpi=120, bbox_inches="tight")
+    save(fig, out / "tree.png", dpi=120)
     print(f"tree with {tree['params']} parameters (budget {args.budget}), cost {tree['cost']:.4f}: "
           f"{tree['partitions']} -> {out / 'tree.json'}")
     return 0

@@ -72,8 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
     from sharewise.runner import resume, run
 
-    flags = dict(plots=args.plots and not args.no_plots, progress=True, report=args.report and not args.no_report,
-                 tensorboard=args.tensorboard, dist=ctx)
+    flags = dict(progress=True, tensorboard=args.tensorboard, dist=ctx)
     if args.resume is not None:
         given = [name for name, value in (("a config file", args.config), ("--scheme", args.scheme),
                                           ("--seed", args.seed), ("--out", args.out), ("--steps", args.steps),
@@ -84,56 +83,32 @@ def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:
                               f"{', '.join(given)}; start a new run to change the configuration")
         summary = resume(args.resume, data_dir=args.data_dir, **flags)
         if summary is not None:  # rank 0 (or a single process)
-            _print_result(summary, args.resume)
+            _finish(args, summary, args.resume)
         return 0
     _positive(args.steps, "--steps", "training steps")
     if args.config is None and not args.overrides:
         raise ConfigError("run needs a config file (e.g. configs/demo/demo.yaml) or --resume DIR")
     data = load_config(args.config, args.overrides, scheme=args.scheme, seed=args.seed,
                        **{"train.steps": args.steps})
-    cfg = parse_config(data)
+    cfg = parse_config(data)  # the one parse: the runner takes the RunConfig
     out = args.out or f"runs/{cfg.name}/{cfg.scheme}/seed{cfg.seed}"
-    summary = run(data, out, data_dir=args.data_dir, overwrite=args.overwrite, **flags)
+    summary = run(cfg, out, data_dir=args.data_dir, overwrite=args.overwrite, **flags)
     if summary is not None:  # rank 0 (or a single process)
-        _print_result(summary, out)
+        _finish(args, summary, out)
     return 0
 
 
-def compare(data: dict[str, Any], schemes: list[str], seeds: list[int], out: Path,
-            data_dir: str | None, quiet: bool = False, jobs: int = 1, report: bool = True,
-            overwrite: bool = False, command: str = "the same command") -> dict[str, Any]:
-    """Run the (scheme, seed) grid into ``out/<scheme>/seed<N>`` (see ``sharewise.sweep``)."""
-    from sharewise.reporting.compare import markdown_table, write_comparison
-    from sharewise.sweep import CellResult, run_grid
+def _finish(args: argparse.Namespace, summary: dict[str, Any], out: str | Path) -> None:
+    """After a run: the plots and the report when asked for (steps on the finished directory)."""
+    if args.plots and not args.no_plots:
+        from sharewise.reporting.run_plots import plot_run
 
-    def show(res: CellResult) -> None:
-        if not quiet:
-            status = res.message if res.ok else "FAILED: " + res.message.strip().splitlines()[-1]
-            print(f"  {res.scheme:<24} seed {res.seed}: {status}  ({res.seconds:.1f} s)", flush=True)
-
-    results = run_grid(data, schemes, seeds, out, data_dir, jobs=jobs, on_result=show, overwrite=overwrite,
-                       command=command)
-    failed = [r for r in results if not r.ok]
-    run_dirs = {s: [r.path for r in sorted(results, key=lambda r: r.seed) if r.scheme == s and r.ok]
-                for s in schemes}
-    comparison = write_comparison(out, {s: d for s, d in run_dirs.items() if d})
-    written = [out / "comparison.json", out / "comparison.md", out / "curves.png"]
-    finished = [d for dirs in run_dirs.values() for d in dirs]
-    if report and finished:
+        plot_run(out)
+    if args.report and not args.no_report:
         from sharewise.reporting.report import write_report
 
-        written += list(write_report(finished, out))
-    if not quiet:
-        print()
-        print(markdown_table(comparison))
-        print(f"written: {', '.join(str(p) for p in written)}")
-    if failed:
-        from sharewise.errors import TrainingError
-
-        cells = "; ".join(f"{r.scheme} seed {r.seed}: {r.message.strip().splitlines()[-1]}" for r in failed)
-        raise TrainingError(f"{len(failed)} of {len(results)} cells failed ({cells}). The comparison covers the "
-                            f"finished cells; fix the problem and re-run the same command to run only the missing ones.")
-    return comparison
+        write_report([Path(out)], out)
+    _print_result(summary, out)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -143,6 +118,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     data = load_config(args.config, args.overrides, **{"train.steps": args.steps})
     name = parse_config(apply_overrides(data, [f"scheme={schemes[0]}"])).name  # checked: a plain folder name
     out = Path(args.out or f"runs/{name}/compare")
+    from sharewise.pipelines.compare import compare
+
     compare(data, schemes, seeds, out, args.data_dir, jobs=args.jobs, report=not args.no_report,
             overwrite=args.overwrite, command=_command_line(args))
     return 0
@@ -178,12 +155,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sharewise.data.tasksets import available_tasksets
     from sharewise.sharing import available_schemes
 
+    data = load_config(args.config, args.overrides) if args.config else {}
     if args.list or not args.config:
+        from sharewise.registry import import_modules
+
+        import_modules(data["imports"] if isinstance(data.get("imports"), list) else [])  # a config's own schemes
         print("schemes:   " + ", ".join(available_schemes()))
         print("task sets: " + ", ".join(available_tasksets()))
         if not args.config:
             return 0
-    cfg = parse_config(load_config(args.config, args.overrides))
+    cfg = parse_config(data)
     built = ""
     if uses_components(cfg):  # user modules: import, build and probe them on the tasks' input shape
         from sharewise.data.tasksets import build_tasks
@@ -223,6 +204,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"sharewise demo: {len(DEMO_SCHEMES)} schemes x seeds {args.seeds} on iris, wine, breast_cancer, "
           f"digits (scikit-learn) and friedman1 (generated regression); {steps} steps each -> {out}")
     jobs = max(1, min(args.jobs, os.cpu_count() or 1))  # small models: one thread per worker is fastest
+    from sharewise.pipelines.compare import compare
+
     compare(demo_config(steps), DEMO_SCHEMES, seeds, out, data_dir=None, jobs=jobs, overwrite=args.overwrite,
             command=_command_line(args))
     print(f"demo finished in {time.perf_counter() - started:.0f} s")

@@ -37,6 +37,9 @@ def _add_reporting(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every command sets its handler (``set_defaults(handler=...)``); :func:`main` calls it."""
+    from sharewise.cli import adapt, affinity, branch, commands, export
+
     parser = argparse.ArgumentParser(prog="sharewise", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -50,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a finished or stopped run in --out")
     _add_reporting(p)
     _add_common(p)
+    p.set_defaults(handler=commands.cmd_run)
 
     p = sub.add_parser("compare", help="run every scheme with every seed and compare them")
     p.add_argument("config")
@@ -61,11 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-run cells whose stored config or sharewise version differs (default: refuse)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
     _add_common(p)
+    p.set_defaults(handler=commands.cmd_compare)
 
     p = sub.add_parser("report", help="write report.html and report.md for finished runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", default=None, help="where to write the report (default: the run directory "
                                                 "for one run, the current directory for several)")
+    p.set_defaults(handler=commands.cmd_report)
 
     p = sub.add_parser("validate", help="check a config without training")
     p.add_argument("config", nargs="?")
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where the data lives; a config naming user modules (_component_) is built once on a "
                         "probe of its tasks' input shape, which needs the tasks")
     p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.set_defaults(handler=commands.cmd_validate)
 
     p = sub.add_parser("demo", help="train every scheme on bundled data and print the comparison")
     p.add_argument("--out", default="runs/demo")
@@ -82,8 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2, at most the CPU count)")
     p.add_argument("--overwrite", action="store_true",
                    help="re-run cells whose stored config or sharewise version differs (default: refuse)")
-    from sharewise.cli import adapt, affinity, branch, export  # affinity, branch, delta-m (5); export, adapt (17)
-
+    p.set_defaults(handler=commands.cmd_demo)
     affinity.add_parser(sub), branch.add_parsers(sub), export.add_parser(sub), adapt.add_parser(sub)
     return parser
 
@@ -101,12 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    from sharewise.cli import commands
     from sharewise.training.signals import RunStopped
 
     try:
-        handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
-        return int(handler(args) or 0)
+        return int(args.handler(args) or 0)
     except SharewiseError as err:
         print(f"sharewise {args.command}: error: {err}", file=sys.stderr)
         return 2

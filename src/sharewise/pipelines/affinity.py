@@ -28,6 +28,7 @@ from sharewise.components.task_modules import TaskModules
 from sharewise.config import apply_overrides, config_to_dict, parse_config, read_yaml
 from sharewise.errors import ConfigError
 from sharewise.model import MultiTaskModel
+from sharewise.sharing.core_spec import column_layers
 from sharewise.sharing.hard import SingleTask
 from sharewise.tasks.spec import TaskData
 from sharewise.readers import load_torch
@@ -63,7 +64,7 @@ def column_features(model: MultiTaskModel, x: Tensor, task: int) -> list[Tensor]
     h = model.encoders(x.unsqueeze(0), [task])  # [1, K, *f]
     out = []
     for d in range(core.depth):
-        h = core.bank.forward_selected(h, [task * core.depth + d])  # [1, K, *f_d]
+        h = core.bank.forward_selected(h, column_layers([task], d, core.depth))  # [1, K, *f_d]
         out.append(h[0])
     model.train(was)
     return out
@@ -178,21 +179,16 @@ def affinity_run(cfg_dict: dict[str, Any], out: str | Path, *, data_dir: str | N
     run_dir = Path(reuse) if reuse is not None else out / "single_task"
     if reuse is None:
         claim_output_dir(out)
-        run(cfg_dict, run_dir, data_dir=data_dir, overwrite=True, plots=False, progress=progress)
+        run(cfg_dict, run_dir, data_dir=data_dir, overwrite=True, progress=progress)
     model = _load_run(run_dir, cfg_dict, tasks)
     result = {**compute_affinity(model, tasks, k), "single_task_run": str(run_dir)}
     claim_output_dir(out)
     write_json(out / "affinity.json", result)
     if plots:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        from sharewise.reporting.plots import save
         from sharewise.reporting.tree_plots import plot_affinity
 
         for d, loc in enumerate(result["locations"]):
             fig, _ = plot_affinity(result["affinity"][d], result["tasks"], title=f"task affinity after {loc}")
-            fig.savefig(out / f"affinity_{loc}.png", dpi=120, bbox_inches="tight")
-            plt.close(fig)
+            save(fig, out / f"affinity_{loc}.png", dpi=120)
     return result

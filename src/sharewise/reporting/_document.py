@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sharewise.reporting import plots
+from sharewise.training.io import atomic_write
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
@@ -108,8 +109,7 @@ class Document:
                 out += [f"```{lang}", text.rstrip("\n"), "```", ""]
             elif kind == "fig":
                 name, png, caption = data
-                assets.mkdir(parents=True, exist_ok=True)
-                (assets / f"{name}.png").write_bytes(png)
+                atomic_write(assets / f"{name}.png", lambda fh, png=png: fh.write(png))
                 out += [f"![{caption}]({assets_rel}/{name}.png)", ""]
         return "\n".join(out)
 

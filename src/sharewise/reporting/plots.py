@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -125,6 +126,11 @@ def task_ticks(ax: Any, names: Sequence[str], axis: str = "y", fontsize: float =
                                                           fontsize=7)
 
 
-def save(fig: Any, path: Any) -> None:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+def save(fig: Any, path: Any, dpi: int = 110) -> None:
+    """Write ``fig`` atomically (temp file, then rename: a killed process leaves no half image)."""
+    from sharewise.training.io import atomic_write
+
+    path = Path(path)
+    atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lstrip(".") or "png", dpi=dpi,
+                                              bbox_inches="tight"))
     plt.close(fig)

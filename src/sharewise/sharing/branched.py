@@ -234,7 +234,18 @@ def load_tree(tree: str | list | dict, n_tasks: int) -> tuple[list[Partition], l
     return partitions, (list(names) if names is not None else None)
 
 
-@register_scheme("branched")
+def _check_tree_option(options: dict[str, Any], cfg: Any, given: dict[str, Any]) -> list[str]:
+    """Validate-time check of ``tree``: given, and a file that exists when it is a path."""
+    tree = options.get("tree")
+    if tree is None:
+        return ["scheme_options.tree: scheme 'branched' needs scheme_options.tree, got nothing; pass a tree.json "
+                "path (from `sharewise branch`) or inline partitions, e.g. [[[0, 1, 2]], [[0, 1], [2]]]"]
+    if isinstance(tree, str) and not Path(tree).expanduser().is_file():
+        return [f"scheme_options.tree: no tree file at {tree!r}; pass the tree.json written by `sharewise branch`"]
+    return []
+
+
+@register_scheme("branched", check=_check_tree_option)
 def build_branched(core: CoreSpec, n_tasks: int, *, seed: int = 0,
                    tree: str | list | dict | None = None) -> Branched:
     """``tree``: path to tree.json, or inline partitions (one list of groups per core depth)."""

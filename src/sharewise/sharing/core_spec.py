@@ -55,6 +55,18 @@ class CoreSpec:
                    make_block_bank=lambda ids: block_bank(given, ids))
 
 
+def column_layers(tasks: Sequence[int], d: int, depth: int) -> list[int]:
+    """Bank indices of the given tasks' layer ``d`` when every task owns a column of ``depth``
+    layers: task t's column is layers ``t*depth .. t*depth + depth - 1`` (the single-task,
+    cross-stitch and NDDR layout; :meth:`CoreSpec.from_blocks` copies blocks this way)."""
+    return [int(t) * depth + d for t in tasks]
+
+
+def column_owner(layer: Any, depth: int) -> Any:
+    """The task owning bank layer ``layer`` (an int or an index tensor) in the column layout."""
+    return layer // depth
+
+
 def check_reorderable(bank: LayerBank, feature_shape: tuple[int, ...], depth: int, scheme: str, *,
                       identity: bool = False) -> None:
     """Raise ShapeError unless every layer can be applied at every depth.

@@ -30,7 +30,7 @@ from sharewise.errors import ConfigError
 from sharewise.options import POSITIVE, PROBABILITY
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
-from sharewise.sharing.core_spec import CoreSpec
+from sharewise.sharing.core_spec import CoreSpec, column_layers
 
 
 def all_columns_input(x: Tensor, tasks: Sequence[int] | None, n_tasks: int) -> Tensor:
@@ -60,7 +60,7 @@ class CrossStitch(SharingScheme):
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
         for d in range(self.depth):
-            h = self.bank.forward_selected(h, [t * self.depth + d for t in range(self.n_tasks)])
+            h = self.bank.forward_selected(h, column_layers(range(self.n_tasks), d, self.depth))
             h = packed_dropout(h, self.dropout, self.training)
             t, b = h.shape[:2]
             mixed = self.alpha[d] @ h.reshape(t, -1)  # [T, T] @ [T, B*f] -> [T, B*f]

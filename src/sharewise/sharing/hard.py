@@ -13,7 +13,7 @@ from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
-from sharewise.sharing.core_spec import CoreSpec
+from sharewise.sharing.core_spec import CoreSpec, column_layers, column_owner
 
 
 class Parallel(SharingScheme):
@@ -53,7 +53,7 @@ class SingleTask(SharingScheme):
         ids = task_list(tasks, self.n_tasks)
         y = x
         for k in range(self.depth):
-            y = self.bank.forward_selected(y, [t * self.depth + k for t in ids])
+            y = self.bank.forward_selected(y, column_layers(ids, k, self.depth))
             y = packed_dropout(y, self.dropout, self.training)
         return y
 
@@ -72,7 +72,7 @@ class SingleTask(SharingScheme):
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Task t uses only its own copy: layers t*D .. t*D+D-1."""
         ids = torch.tensor(task_list(tasks, self.n_tasks))
-        owner = torch.arange(self.bank.n_layers) // self.depth  # [L]: the task owning layer j
+        owner = column_owner(torch.arange(self.bank.n_layers), self.depth)  # [L]: the task owning layer j
         return self.bank.layer_uses(ids.unsqueeze(1) == owner.unsqueeze(0))  # [T', L]
 
 

@@ -40,7 +40,7 @@ from sharewise.errors import ConfigError
 from sharewise.options import POSITIVE, PROBABILITY
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, task_list
-from sharewise.sharing.core_spec import CoreSpec
+from sharewise.sharing.core_spec import CoreSpec, column_layers
 from sharewise.sharing.cross_stitch import all_columns_input
 
 
@@ -105,7 +105,7 @@ class NDDR(SharingScheme):
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
         for d in range(self.depth):
-            h = self.bank.forward_selected(h, [t * self.depth + d for t in range(self.n_tasks)])
+            h = self.bank.forward_selected(h, column_layers(range(self.n_tasks), d, self.depth))
             h = packed_dropout(h, self.dropout, self.training)
             h = self._mix(d, h)
         return h if tasks is None else h[task_list(tasks, self.n_tasks)]

@@ -109,7 +109,19 @@ def check_orders(orders: Any, n_tasks: int, depth: int) -> Tensor:
     return torch.tensor([list(r) for r in orders], dtype=torch.long)
 
 
-@register_scheme("permuted")
+def _check_orders_option(options: dict[str, Any], cfg: Any, given: dict[str, Any]) -> list[str]:
+    """Validate-time check of ``orders`` (each row a permutation of the core's depths)."""
+    orders = options.get("orders")
+    if orders is None or not hasattr(cfg.model.core, "depth"):
+        return []
+    try:
+        check_orders(orders, len(orders), int(cfg.model.core.depth))
+    except ConfigError as err:
+        return [f"scheme_options.orders: {err}"]
+    return []
+
+
+@register_scheme("permuted", check=_check_orders_option)
 def build_permuted(core: CoreSpec, n_tasks: int, *, seed: int = 0,
                    orders: list[list[int]] | None = None) -> Permuted:
     """Distinct per-task orders drawn from the run's seed (paper: a new random order per task per

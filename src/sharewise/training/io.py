@@ -27,7 +27,7 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp's 0600 would hide results from others
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -45,15 +45,15 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 def write_json(path: str | Path, data: Any) -> None:
     text = json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n"
-    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+    atomic_write(Path(path), lambda fh: fh.write(text.encode()))
 
 
 def write_text(path: str | Path, text: str) -> None:
-    _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
+    atomic_write(Path(path), lambda fh: fh.write(text.encode()))
 
 
 def save_torch(path: str | Path, obj: Any) -> None:
-    _atomic_write(Path(path), lambda fh: torch.save(obj, fh))
+    atomic_write(Path(path), lambda fh: torch.save(obj, fh))
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sharewise.reporting.progress import ProgressBar, track
+from sharewise.training.progress import ProgressBar, track
 
 
 def test_quiet_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
