@@ -13,12 +13,9 @@ and name, plus ``adapt: {run: PARENT, attach: ...}``, so ``run --resume``, ``rep
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from sharewise.errors import AdaptError
 
@@ -35,8 +32,9 @@ def read_parent(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any], di
     if missing:
         raise AdaptError(f"{str(run_dir)!r} is not a finished run directory (missing {', '.join(missing)}); adapt "
                          f"needs the --out directory of a run that has finished")
-    state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)["model"]
-    return read_yaml(run_dir / "config.yaml"), json.loads((run_dir / "summary.json").read_text()), state
+    from sharewise.rundir import read_best_state, read_summary
+
+    return read_yaml(run_dir / "config.yaml"), read_summary(run_dir), read_best_state(run_dir)
 
 
 def adapted_config(parent_dir: str | Path, new: dict[str, Any], new_task_names: Sequence[str],
@@ -120,8 +118,9 @@ def adapt(parent_dir: str | Path, new_cfg: dict[str, Any], out: str | Path, data
     parent_cfg = parse_config(read_parent(parent_dir)[0])
     probe = parse_config({**new_cfg, "adapt": {}})
     new_tasks = build_tasks(probe.tasks.builder, data_dir=data_dir, seed=probe.seed, options=probe.tasks.options)
-    parent_info = Path(parent_dir) / "run.json"
-    parent_data = json.loads(parent_info.read_text()).get("data_dir") if parent_info.is_file() else None
+    from sharewise.rundir import recorded_data_dir
+
+    parent_data = recorded_data_dir(parent_dir)
     parent_tasks = build_tasks(parent_cfg.tasks.builder, data_dir=parent_data or data_dir, seed=parent_cfg.seed,
                                options=parent_cfg.tasks.options)
     enc = parent_cfg.model.encoder

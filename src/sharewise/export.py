@@ -16,7 +16,6 @@ Written to ``RUN_DIR/export/<task>/`` (or ``--out``)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,14 +41,14 @@ def load_run(run_dir: str | Path, data_dir: str | None = None) -> tuple[Any, lis
     if missing:
         raise ConfigError(f"{str(run_dir)!r} is not a finished run directory (missing {', '.join(missing)}); "
                           f"pass the --out directory of a run that has finished")
-    info_path = run_dir / "run.json"
-    if data_dir is None and info_path.is_file():
-        data_dir = json.loads(info_path.read_text()).get("data_dir")
+    from sharewise.rundir import load_best_state, recorded_data_dir
+
+    if data_dir is None:
+        data_dir = recorded_data_dir(run_dir)
     cfg = parse_config(read_yaml(run_dir / "config.yaml"))
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
     model = build_model(cfg, tasks)
-    state = torch.load(run_dir / "best.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
+    load_best_state(model, run_dir)
     return cfg, tasks, model.eval()
 
 
@@ -141,7 +140,9 @@ def export_run(run_dir: str | Path, task: str, out: str | Path | None = None,
         },
         "test_check": {"samples": int(x_test.shape[0]), "max_abs_diff": diff, **TOLERANCE},
     }
-    dest = Path(out) if out is not None else run_dir / "export" / task
+    from sharewise.rundir import claim_output_dir
+
+    dest = claim_output_dir(out) if out is not None else run_dir / "export" / task
     dest.mkdir(parents=True, exist_ok=True)
     traced.save(str(dest / "model.torchscript.pt.tmp"))
     (dest / "model.torchscript.pt.tmp").replace(dest / "model.torchscript.pt")

@@ -74,3 +74,35 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
         raise DataError(f"{path}: a run summary needs {', '.join(problems)}; the file is damaged or not written "
                         f"by sharewise. Re-run the run to rewrite it")
     return summary
+
+
+def read_best_state(run_dir: str | Path) -> dict[str, Any]:
+    """``run_dir/best.pt``'s model state (``weights_only`` load; anything else an error naming it)."""
+    from sharewise.readers import load_torch
+
+    path = Path(run_dir) / "best.pt"
+    state = load_torch(path, "best model state")
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise DataError(f"{path}: expected a mapping with the model's state under 'model'; the file is not a "
+                        f"sharewise best.pt")
+    return state["model"]
+
+
+def load_best_state(model: Any, run_dir: str | Path) -> None:
+    """Load ``run_dir/best.pt`` into ``model``; a state that does not fit is an error naming the file."""
+    path = Path(run_dir) / "best.pt"
+    try:
+        model.load_state_dict(read_best_state(run_dir))
+    except (RuntimeError, KeyError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path} does not fit the model of {Path(run_dir) / 'config.yaml'} ({first}); the file was "
+                        f"replaced or the run is damaged") from None
+
+
+def recorded_data_dir(run_dir: str | Path) -> str | None:
+    """The ``--data-dir`` a run was started with (its ``run.json``), or None."""
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return None
+    value = read_json(path, "run record").get("data_dir")
+    return value if isinstance(value, str) else None

@@ -223,3 +223,35 @@ def test_bad_option_values_are_refused_before_any_work(scheme: str, option: str,
         code, err = cli(capsys, *command)
         assert_refused(code, err, named, value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.yaml"]
+
+
+def test_damaged_run_directories_given_to_export_and_adapt(finished_run: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    new = write_config(tmp_path / "new.yaml", tasks={"builder": "demo", "options": {"names": ["digits"]}})
+    cases = [("run.json", b"{oops", "not valid JSON"), ("best.pt", b"garbage" * 20, "cannot read the best model state"),
+             ("summary.json", b"[]", "holding a JSON dict")]
+    for name, content, named in cases:
+        run = copy_run(finished_run, tmp_path / f"run_{name}")
+        (run / name).write_bytes(content)
+        before = tree_hash(run)
+        commands = [["adapt", run, new, "--out", tmp_path / "a"]]
+        if name != "summary.json":  # export reads no summary
+            commands.append(["export", run, "--task", "iris"])
+        for args in commands:
+            code, err = cli(capsys, *args)
+            assert_refused(code, err, str(run / name), named)
+        assert tree_hash(run) == before
+    torch.save({"model": {"nonsense": torch.zeros(2)}}, (run := copy_run(finished_run, tmp_path / "r2")) / "best.pt")
+    code, err = cli(capsys, "export", run, "--task", "iris")
+    assert_refused(code, err, str(run / "best.pt"), "does not fit")
+
+
+def test_command_line_settings_given_twice_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path / "t.yaml")
+    for args, named in ((["run", cfg, "--steps", "5", "train.steps=10"], "train.steps (also --steps)"),
+                        (["run", cfg, "--seed", "1", "seed=2"], "seed (also --seed)"),
+                        (["run", cfg, "train.lr=0.1", "train.lr=0.2"], "train.lr"),
+                        (["compare", cfg, "--schemes", "parallel", "--steps", "3", "train.steps=4"], "train.steps")):
+        code, err = cli(capsys, *args)
+        assert_refused(code, err, named, "more than once")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.yaml"]

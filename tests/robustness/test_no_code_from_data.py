@@ -165,3 +165,16 @@ def test_run_directory_config_cannot_name_a_function_to_run(finished_run: Path, 
     code, err = cli(capsys, "run", "--resume", run)
     assert_refused(code, err, "os.system")
     assert not marker.exists() and tree_hash(run) == before
+
+
+def test_export_and_adapt_best_state_payload_does_not_run(finished_run: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    run = copy_run(finished_run, tmp_path / "run")
+    marker = tmp_path / "PWNED"
+    plant_pickle(run / "best.pt", marker)
+    before = tree_hash(run)
+    new = write_config(tmp_path / "new.yaml", tasks={"builder": "demo", "options": {"names": ["digits"]}})
+    for args in (["export", run, "--task", "iris"], ["adapt", run, new, "--out", tmp_path / "adapted"]):
+        code, err = cli(capsys, *args)
+        assert_refused(code, err, str(run / "best.pt"), "nothing in it is executed")
+    assert not marker.exists() and tree_hash(run) == before and not (tmp_path / "adapted").exists()

@@ -98,3 +98,14 @@ def test_empty_and_sharewise_folders_are_accepted(finished_run: Path, tmp_path: 
     assert cli(capsys, "run", cfg, "--out", empty, "--no-plots", "--no-report", "--steps", "2")[0] == 0
     run = copy_run(finished_run, tmp_path / "run")
     assert cli(capsys, "run", cfg, "--out", run, "--overwrite", "--no-plots", "--no-report", "--steps", "2")[0] == 0
+
+
+def test_export_and_adapt_out_folders_are_refused(finished_run: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = user_folder(tmp_path / "mine")
+    before = tree_hash(out)
+    new = write_config(tmp_path / "new.yaml", tasks={"builder": "demo", "options": {"names": ["digits"]}})
+    for args in (["export", finished_run, "--task", "iris", "--out", out], ["adapt", finished_run, new, "--out", out]):
+        code, err = cli(capsys, *args)
+        assert_refused(code, err, str(out), "did not create")
+    assert tree_hash(out) == before

@@ -12,7 +12,22 @@ from sharewise.config import apply_overrides, parse_config, read_yaml
 from sharewise.errors import ConfigError
 
 
+_FLAG_NAMES = {"train.steps": "--steps", "seed": "--seed", "scheme": "--scheme"}
+
+
 def load_config(path: str | None, overrides: list[str], **flags: Any) -> dict[str, Any]:
+    """The config file with ``key=value`` overrides and option flags applied.
+
+    A key given twice (two overrides, or an override and its option such as ``--steps`` with
+    ``train.steps=``) is refused rather than letting the last one silently win.
+    """
+    given = [item.split("=", 1)[0].strip() for item in overrides if "=" in item]
+    given += [k for k, v in flags.items() if v is not None]
+    twice = sorted({k for k in given if given.count(k) > 1})
+    if twice:
+        names = ", ".join(f"{k} (also {_FLAG_NAMES[k]})" if k in _FLAG_NAMES and k in flags and flags[k] is not None
+                          else k for k in twice)
+        raise ConfigError(f"{names} given more than once on the command line; give each setting once")
     data = read_yaml(path) if path else {}
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
     return apply_overrides(data, list(overrides) + extra)

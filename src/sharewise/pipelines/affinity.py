@@ -31,8 +31,7 @@ from sharewise.model import MultiTaskModel
 from sharewise.sharing.core_spec import column_layers
 from sharewise.sharing.hard import SingleTask
 from sharewise.tasks.spec import TaskData
-from sharewise.readers import load_torch
-from sharewise.rundir import check_output_dir, claim_output_dir, read_summary
+from sharewise.rundir import check_output_dir, claim_output_dir, load_best_state, read_summary
 from sharewise.training.io import write_json
 
 
@@ -148,16 +147,7 @@ def _load_run(run_dir: Path, cfg_dict: dict[str, Any], tasks: Sequence[TaskData]
                           f"networks would give a stale affinity. Reuse a run of this config (the same --steps, "
                           f"--seed and overrides), or leave out --reuse to train one")
     model = build_model(run_cfg, tasks)
-    state = load_torch(run_dir / "best.pt", "best model state")
-    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
-        raise ConfigError(f"{run_dir / 'best.pt'}: expected a mapping with the model's state under 'model'; "
-                          f"the file is not a sharewise best.pt")
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise ConfigError(f"{run_dir / 'best.pt'} does not fit the model of {run_dir / 'config.yaml'} "
-                          f"({first}); the file was replaced or the run is damaged") from None
+    load_best_state(model, run_dir)
     return model
 
 
