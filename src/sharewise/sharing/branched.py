@@ -32,7 +32,7 @@ from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse
 from sharewise.errors import ConfigError, SharewiseError
 from sharewise.sharing._registry import register_scheme
-from sharewise.sharing.base import SharingScheme, task_list
+from sharewise.sharing.base import SharingScheme, StructureFigure, task_list
 from sharewise.sharing.core_spec import CoreSpec
 
 Partition = tuple[tuple[int, ...], ...]
@@ -158,6 +158,20 @@ class Branched(SharingScheme):
         named = self.task_names
         parts = [[[named[t] if named else t for t in g] for g in p] for p in self.tree]
         return {"tree": {"partitions": parts}, "groups_per_depth": [len(p) for p in self.tree]}
+
+    @classmethod
+    def render_structure(cls, structure: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()
+                         ) -> tuple[list[StructureFigure], dict[str, Any]]:
+        """The tree: one node per group and depth (block copies), leaves = task heads (the tree's
+        data stays in the report too)."""
+        partitions = (structure.get("tree") or {}).get("partitions")
+        if not partitions:
+            return [], dict(structure)
+        from sharewise.reporting.tree_plots import plot_tree
+
+        named = [[[str(t) for t in g] for g in p] for p in partitions]
+        fig, _ = plot_tree(named, title=f"{len(partitions)} depths, {sum(len(p) for p in partitions)} block copies")
+        return [StructureFigure("tree", fig, "branched tree (groups per depth; leaves are the task heads)")], dict(structure)
 
 
 def parent_tree(structure: Mapping[str, Any]) -> list[Partition]:
