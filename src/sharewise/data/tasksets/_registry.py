@@ -54,7 +54,8 @@ def resolve_data_dir(data_dir: str | None, what: str) -> Path:
         )
     path = Path(chosen).expanduser()
     if not path.is_dir():
-        raise DataError(f"data directory {str(path)!r} does not exist; pass --data-dir with the folder "
+        state = "is a file, not a folder" if path.exists() else "does not exist"
+        raise DataError(f"data directory {str(path)!r} {state}; pass --data-dir with the folder "
                         f"that holds {what}'s files")
     return path
 
