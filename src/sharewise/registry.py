@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -126,6 +127,10 @@ def import_modules(modules: Iterable[str], where: str = "imports") -> list[str]:
     for i, name in enumerate(modules):
         if not isinstance(name, str) or not name:
             problems.append(f"{where}[{i}]: expected a module path such as 'my_package.my_scheme', got {name!r}")
+            continue
+        if name.split(".")[0] in sys.stdlib_module_names:  # registers nothing; importing can run code
+            problems.append(f"{where}[{i}]: {name!r} is a standard-library module, which defines no sharewise "
+                            f"scheme or task set; list your own package's modules here")
             continue
         try:
             importlib.import_module(name)

@@ -178,3 +178,18 @@ def test_export_and_adapt_best_state_payload_does_not_run(finished_run: Path, tm
         code, err = cli(capsys, *args)
         assert_refused(code, err, str(run / "best.pt"), "nothing in it is executed")
     assert not marker.exists() and tree_hash(run) == before and not (tmp_path / "adapted").exists()
+
+
+def test_config_imports_cannot_name_standard_library_modules(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """``imports:`` registers the user's own schemes; a standard-library module (``this`` prints, others
+    open browsers or run more) is refused before it is imported."""
+    import sys
+
+    sys.modules.pop("this", None)
+    cfg = write_config(tmp_path / "t.yaml", imports=["this"])
+    capsys.readouterr()
+    code = main(["validate", str(cfg)])
+    out, err = capsys.readouterr()
+    assert_refused(code, err, "imports[0]", "'this'", "standard-library")
+    assert "Zen of Python" not in out and "this" not in sys.modules
