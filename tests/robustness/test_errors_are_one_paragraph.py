@@ -255,3 +255,15 @@ def test_command_line_settings_given_twice_are_refused(tmp_path: Path, capsys: p
         code, err = cli(capsys, *args)
         assert_refused(code, err, named, "more than once")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.yaml"]
+
+
+@pytest.mark.parametrize("option, named", [("train.lr=.inf", "train.lr: expected a finite number, got inf"),
+                                           ("train.weight_decay=.nan", "train.weight_decay: expected a finite number"),
+                                           ("scheme_options.temperature_initial=-.inf", "scheme_options.temperature_initial")])
+def test_non_finite_numbers_are_refused_before_training(option: str, named: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """``.inf`` passes a ``>= 0`` range check; it used to train until the loss became NaN."""
+    cfg = write_config(tmp_path / "t.yaml", scheme="gumbel_matrix" if "scheme_options" in option else "soft_ordering")
+    code, err = cli(capsys, "run", cfg, "--out", tmp_path / "r", option)
+    assert_refused(code, err, named)
+    assert not (tmp_path / "r").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from typing import Any
@@ -48,6 +49,18 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a config name is one folder under runs/
 
 
+def _non_finite(value: Any, where: str) -> list[str]:
+    """``key: ... got inf`` for every NaN or infinite number anywhere in the config (YAML reads
+    ``.inf`` / ``.nan`` as floats; no setting means them, and a range check lets ``inf`` through)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where.rstrip('.') or '(config)'}: expected a finite number, got {value}"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{where}{k}.")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{where.rstrip('.')}[{i}].")]
+    return []
+
+
 def parse_config(data: dict[str, Any]) -> RunConfig:
     """Validate ``data`` completely; raise one ConfigError listing every problem.
 
@@ -63,6 +76,7 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
     problems: list[str] = []
     if isinstance(data, dict) and isinstance(data.get("imports"), list):
         problems += import_modules(data["imports"])
+    problems += _non_finite(data, "")
     cfg = _build(RunConfig, data, "", problems)
     if cfg.scheme not in SCHEMES:
         problems.append(f"scheme: {SCHEMES.unknown(cfg.scheme)}")
