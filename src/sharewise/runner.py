@@ -38,6 +38,7 @@ import yaml
 
 from sharewise.builders import build_model
 from sharewise.config import RunConfig, config_to_dict, parse_config, read_yaml
+from sharewise.data.streaming import first_inputs
 from sharewise.data.tasksets import build_tasks
 from sharewise.errors import ConfigError
 from sharewise.summary import summarise
@@ -110,13 +111,14 @@ def check_shapes(model: Any, tasks: list[TaskData]) -> None:
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             model.eval()
-            n = min(2, *(t.x_train.shape[0] for t in tasks))
-            x = torch.stack([t.x_train[:n] for t in tasks]) if _same_input_shape(tasks) else None
+            heads = [first_inputs(t, 2) for t in tasks]  # [<=2, *in] each (streamed tasks: read from disk)
+            n = min(h.shape[0] for h in heads)
+            x = torch.stack([h[:n] for h in heads]) if _same_input_shape(tasks) else None
             if x is not None:
                 model(x, list(range(len(tasks))))
             else:
-                for i, t in enumerate(tasks):
-                    model(t.x_train[:2].unsqueeze(0), [i])
+                for i, h in enumerate(heads):
+                    model(h.unsqueeze(0), [i])
     finally:
         model.train(was_training)
         load_module_states(model, saved)

@@ -223,3 +223,11 @@ def make_sampler(tasks: Sequence[Any], batch_size: int, generator: torch.Generat
         raise ConfigError("streamed (Dataset) tasks train in one process; data-parallel training needs "
                           "in-memory tasks")
     return StreamingSampler(tasks, batch_size, generator, num_workers=num_workers)
+
+
+def first_inputs(task: Any, n: int) -> Tensor:
+    """The first ``n`` training inputs ``[n, *in]`` of a TaskData or DatasetTask (shape checks)."""
+    if not isinstance(task, DatasetTask):
+        return task.x_train[:n]
+    ds = task.train
+    return torch.stack([torch.as_tensor(ds[i][0], dtype=torch.float32) for i in range(min(n, len(ds)))])  # type: ignore[arg-type]

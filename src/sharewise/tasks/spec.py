@@ -168,11 +168,17 @@ class TaskData:
 
 
 def check_task_list(tasks: Any, builder: str) -> list[TaskData]:
-    """What a task-set builder returned: a non-empty list of TaskData with unique names."""
-    if not isinstance(tasks, (list, tuple)) or not all(isinstance(t, TaskData) for t in tasks):
+    """What a task-set builder returned: a non-empty list of TaskData (or, for data streamed from
+    disk, of :class:`~sharewise.data.streaming.DatasetTask`, all of one kind) with unique names."""
+    from sharewise.data.streaming import DatasetTask
+
+    kinds = {TaskData if isinstance(t, TaskData) else DatasetTask if isinstance(t, DatasetTask) else None
+             for t in tasks} if isinstance(tasks, (list, tuple)) else {None}
+    if None in kinds or len(kinds) > 1:
         got = type(tasks).__name__ if not isinstance(tasks, (list, tuple)) else \
             f"a list holding {sorted({type(t).__name__ for t in tasks})}"
-        raise DataError(f"task set {builder!r} must return a list of TaskData, got {got}")
+        raise DataError(f"task set {builder!r} must return a list of TaskData (or a list of DatasetTask for "
+                        f"streamed data), got {got}")
     if not tasks:
         raise ConfigError(f"task set {builder!r} produced no tasks; check tasks.options")
     names = [t.name for t in tasks]
