@@ -46,7 +46,7 @@ def test_many_tasks_markdown_is_one_row_per_scheme_and_long_csv_has_every_number
     text = markdown_table(aggregate(summ))
     rows = [ln for ln in text.splitlines() if ln.startswith("| ")]
     assert len(rows) == 3 and "r19" not in text  # header + 2 schemes, no per-task column
-    assert "mean test R^2 (20 tasks)" in rows[0] and "wins (test error %)" in rows[0]
+    assert "mean test R² (20 tasks)" in rows[0] and "wins (test error %)" in rows[0]
     assert "comparison_long.csv" in text
     parsed = list(csv.DictReader(io.StringIO(long_csv(summ))))
     assert len(parsed) == 2 * 2 * (20 * 3 + 2 * 2)  # schemes x seeds x (regression 3 + binary 2 numbers per task)

@@ -122,8 +122,10 @@ def many_tasks_table(comparison: dict[str, Any]) -> str:
         for g in groups:
             d = e.get("over_tasks", {}).get(g, {})
             pct = g == "error"
+            wins = d.get("wins")
             row += [_fmt(d.get("mean"), pct), _fmt(d.get("median"), pct),
-                    _fmt(d.get("wins"), False) if d.get("wins") else "-"]
+                    (f"{wins['mean']:.1f}" + (f" ± {wins['ci95']:.1f}" if wins.get("ci95") is not None else ""))
+                    if wins else "-"]
         lines.append("| " + " | ".join(row) + " |")
     note = (f"\n{len(next(iter(schemes.values()))['tasks'])} tasks: aggregates over tasks of each task's "
             "main metric (test error for classification, lower is better; test R² for regression, higher "

@@ -25,7 +25,7 @@ from typing import Any
 MANY_TASKS = 12  # above this, comparisons show aggregates over tasks instead of a column per task
 GROUPS: dict[str, tuple[str, bool, str]] = {  # group -> (summary key, higher is better, label)
     "error": ("test_error", False, "test error %"),
-    "r2": ("test_r2", True, "test R^2"),
+    "r2": ("test_r2", True, "test R²"),
     "rmse": ("test_rmse", False, "test RMSE"),
 }
 
@@ -160,5 +160,5 @@ def plot_scheme_scatter(summaries: Mapping[str, Sequence[dict[str, Any]]], basel
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.suptitle(f"Per-task main metric vs {baseline} (one point per task, mean over seeds)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
     return fig, axes
