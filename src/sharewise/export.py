@@ -47,6 +47,9 @@ def load_run(run_dir: str | Path, data_dir: str | None = None) -> tuple[Any, lis
         data_dir = recorded_data_dir(run_dir)
     cfg = parse_config(read_yaml(run_dir / "config.yaml"))
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
+    from sharewise.data.streaming import require_in_memory
+
+    require_in_memory(tasks, "export")
     model = build_model(cfg, tasks)
     load_best_state(model, run_dir)
     return cfg, tasks, model.eval()

@@ -125,3 +125,22 @@ def test_table_option_errors(tmp_path: Path) -> None:
         build_tasks("table", data_dir=None, seed=0, options={"path": str(p), "targets": ["reg", "nope", "gone"]})
     with pytest.raises(DataError, match=r"tasks.options.kinds names \['zz'\]"):
         build_tasks("table", data_dir=None, seed=0, options={"path": str(p), "targets": ["reg"], "kinds": {"zz": "binary"}})
+
+
+def test_csv_folder_file_too_small_to_split_names_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    _write(folder / "tiny.csv", "a,y\n1,0.5\n")
+    with pytest.raises(DataError, match=r"tiny\.csv: 1 labelled rows are too few to split"):
+        build_tasks("csv_folder", data_dir=None, seed=0, options={"folder": str(folder), "target": "y"})
+
+
+def test_streamed_tasks_are_refused_by_commands_that_need_tensors() -> None:
+    from torch.utils.data import TensorDataset
+
+    from sharewise.data.streaming import DatasetTask, require_in_memory
+    from sharewise.errors import ConfigError
+
+    ds = TensorDataset(torch.zeros(3, 2), torch.zeros(3).long())
+    with pytest.raises(ConfigError, match="sharewise affinity needs in-memory tasks"):
+        require_in_memory([DatasetTask("t", "binary", 1, ds, None, ds, (2,))], "affinity")

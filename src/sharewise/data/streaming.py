@@ -231,3 +231,10 @@ def first_inputs(task: Any, n: int) -> Tensor:
         return task.x_train[:n]
     ds = task.train
     return torch.stack([torch.as_tensor(ds[i][0], dtype=torch.float32) for i in range(min(n, len(ds)))])  # type: ignore[arg-type]
+
+
+def require_in_memory(tasks: Sequence[Any], what: str) -> None:
+    """For commands that need the splits as tensors (RSA affinity, export's test check)."""
+    if is_streamed(tasks):
+        raise ConfigError(f"sharewise {what} needs in-memory tasks (TaskData), but the task set streams its data "
+                          "(DatasetTask, e.g. omniglot_alphabets lazy=true); run it without streaming")

@@ -26,6 +26,7 @@ from sharewise.analysis import rdm_stack, task_affinity
 from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.task_modules import TaskModules
 from sharewise.config import apply_overrides, config_to_dict, parse_config, read_yaml
+from sharewise.data.streaming import require_in_memory
 from sharewise.errors import ConfigError
 from sharewise.model import MultiTaskModel
 from sharewise.sharing.core_spec import column_layers
@@ -165,6 +166,7 @@ def affinity_run(cfg_dict: dict[str, Any], out: str | Path, *, data_dir: str | N
     cfg_dict["scheme_options"] = {}
     cfg = parse_config(cfg_dict)
     tasks = build_tasks(cfg.tasks.builder, data_dir=data_dir, seed=cfg.seed, options=cfg.tasks.options)
+    require_in_memory(tasks, "affinity")
     heldout_inputs(tasks, k)  # fail on a too-large K before any training
     run_dir = Path(reuse) if reuse is not None else out / "single_task"
     if reuse is None:

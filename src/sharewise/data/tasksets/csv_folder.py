@@ -44,6 +44,11 @@ def build_csv_folder(*, data_dir: str | None = None, seed: int = 0, folder: str 
             n_out = 1 if table.y.ndim == 1 else table.y.shape[1]
         splits = three_way_split(table.y if kind != "regression" else table.y.reshape(len(table.y), -1)[:, 0],
                                  val_fraction, test_fraction, split_seed + offset, stratify=kind != "regression")
+        if min(len(splits[0]), len(splits[2])) == 0:
+            raise DataError(f"{table.source}: {len(table.y)} labelled rows are too few to split "
+                            f"{1 - val_fraction - test_fraction:g}/{val_fraction:g}/{test_fraction:g} into "
+                            "train/val/test (a split would be empty); add rows or change tasks.options."
+                            "val_fraction / test_fraction.")
         notes = {"source": str(table.source), "kind_inferred": table.kind_inferred, "preprocessing": table.notes}
         task = make_task(name, kind, n_out, table.x, table.y, splits, notes=notes)  # type: ignore[arg-type]
         tasks.append(standardise(task) if standardise_targets else task)
