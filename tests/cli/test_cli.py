@@ -167,9 +167,18 @@ def test_demo_trains_every_scheme_and_writes_the_comparison(tmp_path: Path, caps
     assert main(["demo", "--out", str(out), "--steps", "20", "--seeds", "0", "--jobs", "1"]) == 0
     printed = capsys.readouterr().out
     comp = json.loads((out / "comparison.json").read_text())
-    assert list(comp["schemes"]) == ["single_task", "parallel", "permuted", "soft_ordering", "soft_ordering_uniform"]
-    assert "| soft_ordering_uniform | 1 |" in printed  # the table is printed
-    assert (out / "report.html").exists() and (out / "curves.png").exists()
+    assert list(comp["schemes"]) == ["single_task", "parallel", "soft_ordering", "gumbel_matrix", "branched"]
+    assert "| branched | 1 |" in printed  # the table is printed
+    families = json.loads((out / "families.json").read_text())
+    assert set(families["methods"]) == {"rsa", "gumbel", "soft_order", "gradients"}
+    for method in families["methods"].values():
+        assert -1.0 <= method["ari_mean"] <= 1.0 and method["compute_s"] > 0
+    assert families["families"] == ["0"] * 3 + ["1"] * 3 + ["2"] * 3
+    assert "ARI vs planted families" in printed and "RSA tree" in printed
+    last = printed.strip().splitlines()[-1]
+    assert last.startswith("demo finished in") and last.endswith(str(out / "report.html"))
+    html = (out / "report.html").read_text()
+    assert "Which method finds the planted families?" in html and (out / "tree" / "tree.json").exists()
 
 
 def test_summary_reuses_the_best_states_evaluation_exactly(tmp_path: Path) -> None:

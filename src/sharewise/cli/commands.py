@@ -191,37 +191,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_SCHEMES = ["single_task", "parallel", "permuted", "soft_ordering", "soft_ordering_uniform"]
-
-
 def demo_config(steps: int) -> dict[str, Any]:
-    """Bundled scikit-learn tasks + a generated regression task; UCI-like architecture.
+    """The demo's configuration (see ``sharewise.pipelines.demo``)."""
+    from sharewise.pipelines.demo import demo_config as config
 
-    Kept equal to configs/demo/demo.yaml (a test checks it); the package does not ship configs/.
-    """
-    return {
-        "name": "demo",
-        "scheme": "soft_ordering",
-        "tasks": {"builder": "demo"},
-        "model": {"encoder": {"kind": "dense", "activation": "relu"},
-                  "core": {"kind": "dense", "width": 32, "depth": 4, "dropout": 0.2, "activation": "relu"}},
-        "train": {"steps": steps, "batch_size": 32, "lr": 0.001, "eval_every": max(1, steps // 10), "threads": 1},
-    }
+    return config(steps)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from sharewise.pipelines.demo import SCHEMES, run_demo
+
     started = time.perf_counter()
     out = Path(args.out)
     _positive(args.steps, "--steps", "training steps")
     _positive(args.jobs, "--jobs", "worker processes")
     seeds = _seeds(args.seeds)
-    steps = args.steps if args.steps is not None else 1500
-    print(f"sharewise demo: {len(DEMO_SCHEMES)} schemes x seeds {args.seeds} on iris, wine, breast_cancer, "
-          f"digits (scikit-learn) and friedman1 (generated regression); {steps} steps each -> {out}")
+    steps = args.steps if args.steps is not None else 300
+    print(f"sharewise demo: 9 generated regression tasks in 3 planted families; {', '.join(SCHEMES)} and the "
+          f"branched network RSA builds, seeds {args.seeds}, {steps} steps each -> {out}")
     jobs = max(1, min(args.jobs, os.cpu_count() or 1))  # small models: one thread per worker is fastest
-    from sharewise.pipelines.compare import compare
-
-    compare(demo_config(steps), DEMO_SCHEMES, seeds, out, data_dir=None, jobs=jobs, overwrite=args.overwrite,
-            command=_command_line(args))
-    print(f"demo finished in {time.perf_counter() - started:.0f} s")
+    result = run_demo(out, seeds, steps, jobs, args.overwrite, _command_line(args))
+    print(f"demo finished in {time.perf_counter() - started:.0f} s; the report is {result['report']}")
     return 0

@@ -89,6 +89,8 @@ def parameter_counts(model: MultiTaskModel, task_names: Sequence[str]) -> tuple[
     for part in (model.encoders, model.heads):
         if isinstance(part, TaskModules):
             counts, _ = part.task_parameter_counts(n_tasks)
+        elif _one_for_all(part):
+            counts = [0] * n_tasks  # counted in shared_parameter_count
         else:
             total = sum(p.numel() for p in part.parameters())
             if total % n_tasks:
@@ -105,8 +107,15 @@ def shared_parameter_count(model: MultiTaskModel) -> int:
     They are the same in every tree, so the tree search adds them to its count (``shared_params``
     in ``affinity.json``) and the built network's size equals the tree's.
     """
-    return sum(part.task_parameter_counts(1)[1] for part in (model.encoders, model.heads)
-               if isinstance(part, TaskModules))
+    return (sum(part.task_parameter_counts(1)[1] for part in (model.encoders, model.heads)
+                if isinstance(part, TaskModules))
+            + sum(sum(p.numel() for p in part.parameters()) for part in (model.encoders, model.heads)
+                  if _one_for_all(part)))
+
+
+def _one_for_all(part: Any) -> bool:
+    """A library encoder / head with one map for every task (``model.head.shared``)."""
+    return getattr(getattr(part, "heads", part), "shared", None) is True
 
 
 def compute_affinity(model: MultiTaskModel, tasks: Sequence[TaskData], k: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ permutations) as data, so a new scheme's structure shows up without code here.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,9 @@ def _run_section(doc: Document, run: dict[str, Any], level: int, tag: str) -> No
         doc.pre(run["config"], "yaml", summary="Resolved configuration (config.yaml)")
 
 
-def build_report(run_dirs: Sequence[str | Path]) -> Document:
+def build_report(run_dirs: Sequence[str | Path], sections: Sequence[Callable[[Document], None]] = ()) -> Document:
+    """``sections``: callables adding their own part after the comparison (e.g. the demo's
+    family recovery), before the per-run sections."""
     runs = [_load(Path(d)) for d in run_dirs]
     if len(runs) == 1:
         doc = Document(f"sharewise run report: {runs[0]['summary']['name']}")
@@ -198,16 +200,19 @@ def build_report(run_dirs: Sequence[str | Path]) -> Document:
     curves = {k: [curve(r["records"], key) for r in v] for k, v in by_scheme.items()}
     doc.figure("comparison_curves", plots.plot_error_curves(curves, ylabel=key.replace("_", " "))[0],
                f"{key.replace('_', ' ')} by step (mean over seeds, min-max band)")
+    for section in sections:
+        section(doc)
     doc.heading("Runs")
     for i, r in enumerate(runs):
         _run_section(doc, r, 3, f"run{i}_")
     return doc
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> tuple[Path, Path]:
+def write_report(run_dirs: Sequence[str | Path], out: str | Path,
+                 sections: Sequence[Callable[[Document], None]] = ()) -> tuple[Path, Path]:
     """Write ``out/report.html`` and ``out/report.md`` (+ ``out/report_files/*.png``)."""
     out = Path(out)
-    doc = build_report(run_dirs)
+    doc = build_report(run_dirs, sections)
     html_path, md_path = out / "report.html", out / "report.md"
     write_text(html_path, doc.to_html())
     write_text(md_path, doc.to_markdown(out / "report_files", "report_files"))
