@@ -29,6 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_soft_ordering.py
 	$(BIN)/python benchmarks/bench_gumbel_matrix.py
 	$(BIN)/python benchmarks/bench_balancing.py
+	$(BIN)/python benchmarks/bench_scaling.py
+	$(BIN)/python benchmarks/bench_vs_libmtl.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

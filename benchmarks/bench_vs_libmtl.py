@@ -20,8 +20,10 @@ encoder layers): the comparison is, if anything, tilted against sharewise.
 Each round runs LibMTL then sharewise (alternating, so load from other processes hits both
 alike) and records, per side, the training loop's seconds (as each library reports them:
 LibMTL's ``Trainer.train`` incl. its per-epoch test evaluation; sharewise's ``wall_time_s``, the
-``Trainer.fit`` loop incl. its evaluations and final checkpoint) and the whole process's wall
-seconds (interpreter start to exit). The printed ratios are medians over rounds.
+``Trainer.fit`` loop incl. its evaluations and final checkpoint), the whole process's wall
+seconds (interpreter start to exit) and its CPU seconds (user + system: on a loaded machine the
+steadier measure, as it leaves out waiting for a core). The printed ratios are medians over
+rounds of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -81,17 +84,25 @@ def sharewise_child(steps: int, out: str, peer: str) -> None:
     print(f"sharewise parallel: {steps} steps in {summary['wall_time_s']:.2f} s (training loop, 1 thread(s))")
 
 
-def _timed(cmd: list[str], pattern: str) -> tuple[float, float]:
-    """(training-loop seconds the process printed, whole-process wall seconds)."""
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], pattern: str) -> tuple[float, float, float]:
+    """(training-loop seconds the process printed, whole-process wall seconds, its CPU seconds).
+
+    CPU seconds (user + system) do not count the time the process waited for a core, so on a
+    loaded machine they are the steadier whole-process measure."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}"
            f"{os.environ.get('PYTHONPATH', '')}"}
-    t0 = time.perf_counter()
+    cpu0, t0 = _cpu_children(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
     match = re.search(pattern, proc.stdout)
     if proc.returncode != 0 or match is None:
         sys.exit(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return float(match.group(1)), wall
+    return float(match.group(1)), wall, cpu
 
 
 def _load() -> str:
@@ -111,7 +122,7 @@ def main() -> None:
         return
     if not Path(args.peer).is_file():
         sys.exit(f"the LibMTL runner {args.peer} does not exist; pass --peer PATH")
-    samples: dict[str, list[tuple[float, float]]] = {"libmtl": [], "sharewise": []}
+    samples: dict[str, list[tuple[float, float, float]]] = {"libmtl": [], "sharewise": []}
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
@@ -121,15 +132,18 @@ def main() -> None:
                                                 args.peer, "--sharewise-child", str(Path(tmp) / "run")],
                                                r"in ([0-9.]+) s"))
             loads.append(_load())
-            (lm_loop, lm_proc), (sw_loop, sw_proc) = samples["libmtl"][-1], samples["sharewise"][-1]
-            print(f"round {r + 1}: LibMTL loop {lm_loop:.2f} s / process {lm_proc:.2f} s; sharewise loop "
-                  f"{sw_loop:.2f} s / process {sw_proc:.2f} s; load {loads[-1]}", flush=True)
-    med = {k: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v)) for k, v in samples.items()}
+            (lm_loop, lm_proc, lm_cpu), (sw_loop, sw_proc, sw_cpu) = samples["libmtl"][-1], samples["sharewise"][-1]
+            print(f"round {r + 1}: LibMTL loop {lm_loop:.2f} s / process {lm_proc:.2f} s (CPU {lm_cpu:.2f} s); "
+                  f"sharewise loop {sw_loop:.2f} s / process {sw_proc:.2f} s (CPU {sw_cpu:.2f} s); load {loads[-1]}",
+                  flush=True)
+    med = {k: [statistics.median(s[i] for s in v) for i in range(3)] for k, v in samples.items()}
     print(f"medians of {args.rounds} rounds, {args.steps} steps: LibMTL {med['libmtl'][0]:.2f} s loop, "
-          f"{med['libmtl'][1]:.2f} s process; sharewise {med['sharewise'][0]:.2f} s loop, {med['sharewise'][1]:.2f} s "
-          f"process; load average {' -> '.join(loads)}")
-    ratios = [statistics.median(a[i] / b[i] for a, b in zip(samples["libmtl"], samples["sharewise"])) for i in (0, 1)]
+          f"{med['libmtl'][1]:.2f} s process ({med['libmtl'][2]:.2f} s CPU); sharewise {med['sharewise'][0]:.2f} s "
+          f"loop, {med['sharewise'][1]:.2f} s process ({med['sharewise'][2]:.2f} s CPU); load average "
+          f"{' -> '.join(loads)}")
+    ratios = [statistics.median(a[i] / b[i] for a, b in zip(samples["libmtl"], samples["sharewise"])) for i in range(3)]
     print(f"speed-up vs LibMTL: {ratios[0]:.1f}x (loop), {ratios[1]:.1f}x (process)")
+    print(f"whole-process CPU time ratio (user + system, not counting waits for a core): {ratios[2]:.1f}x")
     if args.json:
         Path(args.json).write_text(json.dumps({"samples": samples, "loads": loads, "steps": args.steps}, indent=1))
 

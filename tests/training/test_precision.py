@@ -41,11 +41,13 @@ def test_bf16_runs_the_core_in_bfloat16_and_keeps_float32_master_state(tiny: Any
 
 
 def test_bf16_step_matches_fp32_to_bfloat16_precision(tiny: Any) -> None:
-    """Same seed and batch: the bf16 loss and update agree with fp32's to bf16's ~3 digits."""
+    """Same seed and batch: the bf16 loss and update agree with fp32's to bf16's ~3 digits.
+    SGD's first update is lr * gradient, so this compares the gradients (Adam's first step is
+    lr * sign(gradient), which flips for near-zero entries under any rounding)."""
     runs = {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
-        trainer = trainer_for(tiny, precision=precision, lr=1e-2)
+        trainer = trainer_for(tiny, precision=precision, lr=1e-2, optimizer="sgd")
         before = [p.detach().clone() for p in trainer.model.parameters()]
         torch.manual_seed(1)  # same dropout masks
         loss = trainer.train_step(1)
@@ -54,7 +56,7 @@ def test_bf16_step_matches_fp32_to_bfloat16_precision(tiny: Any) -> None:
     (l32, d32), (l16, d16) = runs["fp32"], runs["bf16"]
     assert l16 == pytest.approx(l32, rel=2e-2)
     assert not torch.equal(d16, d32)  # bf16 did change the arithmetic ...
-    assert torch.nn.functional.cosine_similarity(d16, d32, dim=0) > 0.98  # ... not the direction
+    assert torch.nn.functional.cosine_similarity(d16, d32, dim=0) > 0.99  # ... not the direction
 
 
 def test_explicit_fp32_is_bit_identical_to_the_default(tiny: Any) -> None:
