@@ -135,3 +135,36 @@ def test_input_kind_mismatch_is_named() -> None:
 def test_not_a_finished_parent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["adapt", str(tmp_path / "nope"), str(_new_config(tmp_path)), "--out", str(tmp_path / "a")]) == 2
     assert "is not a finished run directory" in capsys.readouterr().err
+
+
+
+@pytest.mark.slow
+def test_a_stopped_adapted_run_resumes_like_any_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = _parent(tmp_path, "soft_ordering")
+    new = _config(tmp_path / "long.yaml", NEW_TASKS,
+                  train={"steps": 1500, "eval_every": 25, "checkpoint_every": 0, "batch_size": 16})
+    out = tmp_path / "adapted"
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-m", "sharewise", "adapt", str(parent), str(new), "--out", str(out)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").exists() or not (out / "metrics.jsonl").read_text().strip():
+        assert proc.poll() is None and time.monotonic() < deadline, "the adapted run ended or hung"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, f"expected the run to stop on SIGTERM (143), got {proc.returncode}: {err}"
+    assert not (out / "summary.json").exists()
+    assert main(["run", "--resume", str(out)]) == 0
+    capsys.readouterr()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 1500 and len(summary["resumed_at_steps"]) == 1
+    before, after = _shared_state(parent, "scheme.bank."), _shared_state(out, "scheme.bank.")
+    assert all(torch.equal(before[k], after[k]) for k in before)
