@@ -78,3 +78,32 @@ def test_n_components_is_set_in_one_place_per_network() -> None:
     assert create_scheme("gumbel_matrix", core, 2).network.components_per_layer == [4]
     with pytest.raises(ConfigError, match="n_components=8 sets the components of network 'core' only.*network_options"):
         create_scheme("gumbel_matrix", core, 2, options={"network": "mlp", "n_components": 8})
+
+
+class _EntryPoint:
+    def __init__(self, name: str, value: str, load: object) -> None:
+        self.name, self.value, self._load = name, value, load
+
+    def load(self) -> object:
+        return self._load()  # type: ignore[operator]
+
+
+def test_entry_points_register_outside_builders_and_a_broken_one_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sharewise.registry as registry_module
+
+    reg: Registry = Registry("thing", "sharewise.sharing", "sharewise.things")
+
+    def load_plugin() -> None:
+        reg.register("from_plugin")(lambda: None)
+
+    monkeypatch.setattr(registry_module, "entry_points",
+                        lambda group: [_EntryPoint("good", "pkg.good", load_plugin)] if group == "sharewise.things" else [])
+    assert "from_plugin" in reg.names()
+
+    def broken() -> None:
+        raise ImportError("No module named 'pkg.missing'")
+
+    bad: Registry = Registry("thing", "sharewise.sharing", "sharewise.things")
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [_EntryPoint("bad", "pkg.missing", broken)])
+    with pytest.raises(ConfigError, match="entry point 'bad' = 'pkg.missing' .*failed to load: ImportError"):
+        bad.names()
