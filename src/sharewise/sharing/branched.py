@@ -119,6 +119,8 @@ class Branched(SharingScheme):
         """The tree of the new tasks: each follows the path of the parent task it attaches to
         (``attach``, one parent task name per new task; see :func:`attach_rule` for the default),
         and new tasks on the same parent branch share its blocks."""
+        if "tree" not in options:  # shared_encoder: one group per depth for any tasks, nothing to choose
+            return dict(options)
         tree = parent_tree(parent_structure)
         attached = resolve_attach(parent_structure, new_tasks, attach)
         parent_names = list(parent_structure["tasks"])
