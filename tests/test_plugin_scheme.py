@@ -139,3 +139,11 @@ def test_outside_scheme_is_listed_validated_trained_resumed_plotted_and_reported
     assert groups["architecture"]["lr"] == pytest.approx(2.0 * groups["weights"]["lr"])  # its own rule
     assert (stopped / "plots" / "gain.png").stat().st_size > 0  # its own renderer
     assert "learned gain per task (drawn by GainShared)" in (stopped / "report.html").read_text()
+    # Where the scheme is not registered (another process, the module not installed), reporting
+    # imports nothing a run directory names: the structure is shown as data.
+    from sharewise.sharing._registry import SCHEMES
+
+    SCHEMES._builders.pop("gain_shared")
+    assert main(["report", str(stopped)]) == 0
+    html = (stopped / "report.html").read_text()
+    assert "drawn by GainShared" not in html and "gain (task x component" in html

@@ -1,10 +1,11 @@
 """The learned structure of a finished run, drawn by its scheme's own renderer.
 
 Reporting never decides how a structure looks from its keys: it asks the run's scheme class
-(``SharingScheme.render_structure``) found through the registry. A scheme registered from
-outside the package is found after the modules its run's config ``imports`` are imported; a
-scheme that cannot be found at all (its module is gone) falls back to the base class, which
-shows the structure as data.
+(``SharingScheme.render_structure``) found through the registry: the package's schemes, installed
+plugins (entry points) and modules this process imported (a run's ``imports``, when the same
+process ran it). Reading a run directory never imports the modules its files name (a report of
+a directory executes none of its code), so a scheme found nowhere falls back to the base class,
+which shows the structure as data.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sharewise.errors import ConfigError
-from sharewise.registry import import_modules
 from sharewise.sharing.base import SharingScheme, StructureFigure
 
 
 def scheme_renderer(summary: Mapping[str, Any]) -> type[SharingScheme]:
-    """The scheme class of a run's ``summary.json`` (importing its config's ``imports`` first)."""
+    """The scheme class of a run's ``summary.json`` (the base class when it is not registered)."""
     from sharewise.sharing._registry import scheme_class
 
-    import_modules((summary.get("config") or {}).get("imports") or [])
     try:
         return scheme_class(str(summary.get("scheme")))
     except ConfigError:
