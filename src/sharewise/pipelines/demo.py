@@ -18,7 +18,6 @@ two cores; no download (the tasks are generated).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,9 @@ def run_demo(out: Path, seeds: list[int], steps: int, jobs: int, overwrite: bool
     leaves = {t: g for g, group in enumerate(tree["partitions"][-1]) for t in group}
     tree_ari = adjusted_rand(families, [leaves[n] for n in found["tasks"]])
     found["rsa_tree"] = {"partitions": tree["partitions"], "ari": tree_ari}
-    (out / "families.json").write_text(json.dumps(found, indent=1))
+    from sharewise.training.io import write_json
+
+    write_json(out / "families.json", found)  # atomic, like every result file
     table = markdown(found) + f"\n| RSA tree (branched, last depth's groups, seed {seeds[0]}) | {tree_ari:.2f} | | |"
 
     def families_section(doc: Any) -> None:
