@@ -244,7 +244,7 @@ def _run_parallel(todo: list[tuple[str, int, Path, dict[str, Any], bool]], data_
                     try:
                         os.kill(proc.pid, signal.SIGTERM)
                     except (ProcessLookupError, TypeError):
-                        pass
+                        pass  # the worker already exited: nothing left to stop
                 pending = {f for f in pending if not f.cancelled()}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

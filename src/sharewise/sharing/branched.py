@@ -151,7 +151,11 @@ class Branched(SharingScheme):
             group_of = {t: g for g, group in enumerate(partition) for t in group}
             for g, group in enumerate(self.tree[d]):
                 parent_group = group_of[parent_names.index(attached[group[0]])]
-                self.bank.load_layer(self.layer_of[d][g], bank_state, offset + parent_group)
+                try:
+                    self.bank.load_layer(self.layer_of[d][g], bank_state, offset + parent_group)
+                except NotImplementedError as exc:  # a bank kind without single-layer copies
+                    raise AdaptError(f"cannot adapt over this parent: {exc}; adapt works over branched "
+                                     "networks built on dense or user-module blocks") from exc
             offset += len(partition)
         freeze_except(self, set())
         return [n for n, _ in self.named_parameters()]
