@@ -75,6 +75,10 @@ class TrainConfig:
     arch_lr: float | None = _opt(None, minimum=0.0,
                                  doc="learning rate of architecture parameters (default: the scheme's "
                                      "multiplier times lr, or lr)")
+    task_lr: float | None = _opt(None, minimum=0.0,
+                                 doc="learning rate of the per-task weights stacked on the task axis (heads, "
+                                     "encoders; default: lr). In alternating mode each of them gets one update "
+                                     "per step while shared weights get T")
     optimizer: str = _opt("adam", ("adam", "sgd", "rmsprop"))
     weight_decay: float = _opt(0.0, minimum=0.0)
     grad_clip: float | None = _opt(None, minimum=0.0, doc="clip the global gradient norm")

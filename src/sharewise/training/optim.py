@@ -3,6 +3,13 @@
 Architecture parameters (soft-order logits, allocation logits) get their own group and learning
 rate: ``train.arch_lr`` if set, else the scheme's rule ``SharingScheme.architecture_lr(train.lr)``
 (Gumbel-Matrix: T times, cross-stitch: 10 times, the others: ``train.lr``).
+
+With ``train.task_lr`` set, the per-task weights stacked on the task axis (heads, encoders) get a
+group ``task_weights`` with that rate. Why: in alternating mode a head gets one update per step
+while the shared weights get T, the same imbalance the Gumbel-Matrix paper corrects for its
+allocation logits with a T-times router rate. On a small network with a short budget the shared
+core can collapse (features driven to zero, loss at chance) before slow heads learn; results.md
+§2.6 measures it on reduced Omniglot-20.
 """
 
 from __future__ import annotations
@@ -25,13 +32,20 @@ def build_optimizer(model: MultiTaskModel, train: TrainConfig) -> tuple[TaskSlic
 
     Per-task parameters (``model.task_parameters()``) get per-task optimiser state, so an update
     of some tasks leaves the others' parameters and state untouched (alternating mode)."""
-    groups = [{"name": "weights", "params": model.weight_parameters(), "lr": train.lr,
-               "weight_decay": train.weight_decay}]
+    per_task = {id(p) for p in model.task_parameters()}
+    weights = model.weight_parameters()
+    if train.task_lr is None:
+        groups = [{"name": "weights", "params": weights, "lr": train.lr, "weight_decay": train.weight_decay}]
+    else:  # per-task weights in a group of their own (alternating mode: see TrainConfig.task_lr)
+        groups = [{"name": "weights", "params": [p for p in weights if id(p) not in per_task], "lr": train.lr,
+                   "weight_decay": train.weight_decay},
+                  {"name": "task_weights", "params": [p for p in weights if id(p) in per_task],
+                   "lr": train.task_lr, "weight_decay": train.weight_decay}]
+        groups = [g for g in groups if g["params"]]
     arch = model.architecture_parameters()
     if arch:
         groups.append({"name": "architecture", "params": arch, "lr": architecture_lr(model, train),
                        "weight_decay": 0.0})
-    per_task = {id(p) for p in model.task_parameters()}
     opt = TaskSlicedOptimizer(groups, train.optimizer, model.scheme.n_tasks, train.lr, per_task)
     described = [{"name": g["name"], "lr": g["lr"], "n_params": int(sum(p.numel() for p in g["params"]))}
                  for g in groups]
