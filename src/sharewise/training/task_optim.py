@@ -11,14 +11,16 @@ per-task parameters are separate variables that another task's update never touc
 a separate parameter with its own optimiser state, including its own step count (so Adam's bias
 correction counts only that task's updates). ``step(tasks)`` updates only the slices of
 ``tasks``; every other slice and its state stay bit-identical. The update itself is torch's own
-functional optimiser (fused Adam where torch has it) run on views of the slices, so a slice
+kernels (:mod:`sharewise.training.kernels`: fused Adam, foreach SGD/RMSprop) run on views of the
+slices, so a slice
 moves exactly as a separate parameter under ``torch.optim`` would. One call covers all stacked
 parameters of a group: a contiguous run of tasks with equal step counts (one task in alternating
 mode, all tasks in joint mode) is one view per parameter; only other subsets fall back to one
 view per task.
 
-:class:`TaskSlicedOptimizer` pairs it with an ordinary ``torch.optim`` optimiser for the shared
-parameters, behind one ``zero_grad`` / ``step(tasks)`` / ``state_dict`` interface.
+:class:`TaskSlicedOptimizer` pairs it with a :class:`~sharewise.training.plain_optim.PlainOptimizer`
+(torch's Adam/SGD/RMSprop without ``torch.optim``'s import cost) for the shared parameters,
+behind one ``zero_grad`` / ``step(tasks)`` / ``state_dict`` interface.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import adam, rmsprop, sgd
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-_BUFFERS = {"adam": ("exp_avg", "exp_avg_sq"), "sgd": ("momentum_buffer",), "rmsprop": ("square_avg",)}
+from sharewise.training.kernels import BUFFERS as _BUFFERS
+from sharewise.training.kernels import OPTIMIZERS, adam_, rmsprop_, sgd_
+from sharewise.training.plain_optim import GroupedOptimizer, PlainOptimizer
+
+__all__ = ["OPTIMIZERS", "PerTaskOptimizer", "TaskSlicedOptimizer"]
 
 
 def _runs(tasks: list[int], steps: list[int]) -> list[tuple[int, int]]:
@@ -47,17 +51,15 @@ def _runs(tasks: list[int], steps: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-class PerTaskOptimizer(torch.optim.Optimizer):
+class PerTaskOptimizer(GroupedOptimizer):
     """``kind`` ('adam', 'sgd' with momentum 0.9, 'rmsprop') over parameters ``[T, ...]`` whose
     slice t belongs to task t; see the module docstring. State per parameter: ``step`` ``[T]``
     (float32, per-task update counts) and the kind's buffers, shaped like the parameter."""
 
     def __init__(self, params: Iterable[Any], kind: str, n_tasks: int, lr: float = 1e-3,
                  weight_decay: float = 0.0) -> None:
-        if kind not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {kind!r}")
-        super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
-        self.kind, self.n_tasks = kind, n_tasks
+        super().__init__(params, kind, lr, weight_decay)
+        self.n_tasks = n_tasks
         for group in self.param_groups:
             for p in group["params"]:
                 if p.dim() == 0 or p.shape[0] != n_tasks:
@@ -67,12 +69,8 @@ class PerTaskOptimizer(torch.optim.Optimizer):
         self._views: dict[tuple[int, int, int], tuple[Tensor, ...]] = {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
+        super().load_state_dict(state_dict)  # step counts: float32 beside the parameter (fused kernels)
         self._steps, self._views = {}, {}
-        for group in self.param_groups:  # step counts live beside the parameter (fused kernels)
-            for p in group["params"]:
-                if "step" in self.state[p]:
-                    self.state[p]["step"] = self.state[p]["step"].to(device=p.device, dtype=torch.float32)
 
     def _state(self, p: Tensor) -> dict[str, Any]:
         state = self.state[p]
@@ -84,12 +82,12 @@ class PerTaskOptimizer(torch.optim.Optimizer):
             self._steps[id(p)] = [int(s) for s in state["step"].tolist()]
         return state
 
-    def step(self, tasks: Sequence[int] | None = None) -> None:  # type: ignore[override]
+    def step(self, tasks: Sequence[int] | None = None) -> None:
         """Update the slices of ``tasks`` (None: all tasks) of every parameter with a gradient."""
         self.update(tasks)
 
     def update(self, tasks: Sequence[int] | None = None) -> None:
-        """``step`` without torch's per-step profiler hook (measurable at 4-MNISTs sizes)."""
+        """The same as :meth:`step`."""
         ids = list(range(self.n_tasks)) if tasks is None else [int(t) for t in tasks]
         if not ids:
             return
@@ -142,30 +140,16 @@ class PerTaskOptimizer(torch.optim.Optimizer):
     def _apply(self, group: dict[str, Any], v: dict[str, list[Tensor]]) -> None:
         lr, wd = group["lr"], group["weight_decay"]
         if self.kind == "adam":  # as torch.optim.Adam(fused=True) with its defaults
-            adam.adam(v["param"], v["grad"], v["exp_avg"], v["exp_avg_sq"], [], v["step"], fused=True,
-                      amsgrad=False, beta1=0.9, beta2=0.999, lr=lr, weight_decay=wd, eps=1e-8, maximize=False)
+            adam_(v["param"], v["grad"], v["exp_avg"], v["exp_avg_sq"], v["step"], lr=lr, weight_decay=wd)
         elif self.kind == "sgd":  # as torch.optim.SGD(momentum=0.9); a zero buffer's first step = grad
-            for s in v["step"]:
-                s.add_(1)
-            sgd.sgd(v["param"], v["grad"], v["momentum_buffer"], foreach=False, weight_decay=wd, momentum=0.9,
-                    lr=lr, dampening=0.0, nesterov=False, maximize=False)
+            torch._foreach_add_(v["step"], 1)
+            sgd_(v["param"], v["grad"], v["momentum_buffer"], lr=lr, weight_decay=wd)  # type: ignore[arg-type]
         else:  # as torch.optim.RMSprop with its defaults
-            rmsprop.rmsprop(v["param"], v["grad"], v["square_avg"], [], [], v["step"], foreach=False, lr=lr,
-                            alpha=0.99, eps=1e-8, weight_decay=wd, momentum=0.0, centered=False)
-
-
-def _torch_optimizer(kind: str, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
-    if kind == "adam":
-        # Fused Adam: one kernel for all parameters; measured 8 % faster per step at UCI sizes on a
-        # CPU (benchmarks/bench_soft_ordering.py), never slower at MNIST-pairs sizes.
-        return torch.optim.Adam(groups, lr=lr, fused=True)
-    if kind == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lr)
-    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+            rmsprop_(v["param"], v["grad"], v["square_avg"], v["step"], lr=lr, weight_decay=wd)
 
 
 class TaskSlicedOptimizer:
-    """Shared parameters under a ``torch.optim`` optimiser, per-task (stacked) parameters under a
+    """Shared parameters under a :class:`PlainOptimizer` (torch's update), per-task (stacked) parameters under a
     :class:`PerTaskOptimizer`; ``groups`` are torch-style dicts (``name``, ``params``, ``lr``,
     ``weight_decay``) and ``per_task`` the ids of the stacked parameters."""
 
@@ -176,7 +160,9 @@ class TaskSlicedOptimizer:
         shared = [g for g in shared if g["params"]]
         stacked = [g for g in stacked if g["params"]]
         self.kind = kind
-        self.shared = _torch_optimizer(kind, shared, lr) if shared else None
+        # Fused Adam for the shared parameters: one kernel for all of them; measured 8 % faster per
+        # step at UCI sizes on a CPU than foreach (benchmarks/bench_soft_ordering.py).
+        self.shared = PlainOptimizer(shared, kind, lr) if shared else None
         self._n_shared = len(shared)
         self.per_task = PerTaskOptimizer(stacked, kind, n_tasks, lr) if stacked else None
 
@@ -190,7 +176,7 @@ class TaskSlicedOptimizer:
     def add_param_group(self, group: dict[str, Any]) -> None:
         """A group of shared parameters added after construction (e.g. learned loss weights)."""
         if self.shared is None:
-            self.shared = _torch_optimizer(self.kind, [group], group["lr"])
+            self.shared = PlainOptimizer([group], self.kind, group["lr"])
         else:
             self.shared.add_param_group(group)
 
