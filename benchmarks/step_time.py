@@ -1,0 +1,104 @@
+"""Seconds per training step of a config's real tasks under several schemes (to size long runs).
+
+    python benchmarks/step_time.py CONFIG --schemes parallel,soft_ordering [--steps 10] [--rounds 2]
+        [--precision fp32,bf16] [--data-dir ../shared/data] [key=value ...]
+
+The tasks are loaded once (the config's own task set, with the overrides applied); each
+(scheme, precision) gets its model and ``Trainer`` built as a run builds them, and its
+``Trainer.train_step`` (sampler, forward, loss, backward, optimiser; alternating mode: one update
+per task) is timed in blocks of ``--steps`` steps. Blocks alternate between the setups round by
+round, so a change of machine load hits every setup alike; the median block is reported with
+the projected time of the config's ``train.steps`` (training only: evaluation and checkpoints come
+on top) and the load average. One thread unless the config says otherwise. On a loaded machine
+the ratios between setups mean more than the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sharewise.builders import build_model
+from sharewise.config import apply_overrides, parse_config, read_yaml
+from sharewise.data.tasksets import build_tasks
+from sharewise.tasks.spec import check_task_list
+from sharewise.training.trainer import Trainer
+
+
+def load_average() -> str:
+    path = Path("/proc/loadavg")
+    return path.read_text().split()[0] if path.exists() else "n/a"
+
+
+def setup_config(data: dict[str, Any], scheme: str, precision: str) -> dict[str, Any]:
+    """The config under ``scheme`` and ``precision`` (scheme options kept only for the config's own scheme)."""
+    out = apply_overrides(data, [f"scheme={scheme}", f"train.precision={precision}"])
+    if scheme != data.get("scheme"):
+        out.pop("scheme_options", None)
+    return out
+
+
+def make_step(data: dict[str, Any], tasks: list[Any], device: torch.device) -> Any:
+    cfg = parse_config(data)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, tasks).to(device)
+    trainer = Trainer(cfg, model, tasks)
+    counter = iter(range(1, 10**9))
+
+    def step() -> None:
+        trainer.train_step(next(counter))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("config")
+    ap.add_argument("--schemes", required=True, help="comma-separated scheme names")
+    ap.add_argument("--precision", default="fp32", help="comma-separated: fp32, bf16")
+    ap.add_argument("--steps", type=int, default=5, help="steps per timed block")
+    ap.add_argument("--rounds", type=int, default=2, help="timed blocks per setup (after one warm-up step)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("overrides", nargs="*", metavar="key=value")
+    args = ap.parse_args(argv)
+    data = apply_overrides(read_yaml(args.config), args.overrides)
+    base = parse_config(data)
+    torch.set_num_threads(base.train.threads or 1)
+    device = torch.device(args.device)
+    t0 = time.perf_counter()
+    tasks = check_task_list(build_tasks(base.tasks.builder, data_dir=args.data_dir, seed=base.seed,
+                                        options=base.tasks.options), base.tasks.builder)
+    print(f"{args.config}: {len(tasks)} tasks loaded in {time.perf_counter() - t0:.1f} s; "
+          f"{torch.get_num_threads()} thread(s); device {device}; load average {load_average()}", flush=True)
+    setups = {(s, p): make_step(setup_config(data, s, p), tasks, device)
+              for s in args.schemes.split(",") for p in args.precision.split(",")}
+    for step in setups.values():
+        step()  # warm-up: oneDNN primitives, optimiser state
+    samples: dict[tuple[str, str], list[float]] = {k: [] for k in setups}
+    for _ in range(args.rounds):
+        for key, step in setups.items():
+            t = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            samples[key].append((time.perf_counter() - t) / args.steps)
+    rows = []
+    for (scheme, precision), values in samples.items():
+        per_step = statistics.median(values)
+        rows.append({"scheme": scheme, "precision": precision, "s_per_step": per_step,
+                     "projected_s": per_step * base.train.steps})
+        print(f"{scheme:<22} {precision}: {per_step:.4f} s/step (blocks {[round(v, 4) for v in values]}); "
+              f"{base.train.steps} steps ~ {per_step * base.train.steps / 60:.1f} min of training "
+              f"(load {load_average()})", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
