@@ -109,7 +109,9 @@ NETWORKS = {
     "mlp": lambda: build_modular_network("mlp", (6,), n_layers=2, out_features=6),
     "transfer": lambda: build_modular_network("transfer", (6,)),
     "mnist4": lambda: build_modular_network("mnist4", (1, 28, 28)),
+    "mnist4_conv": lambda: build_modular_network("mnist4", (1, 28, 28), impl="conv"),
     "mnist4_unfold": lambda: build_modular_network("mnist4", (1, 28, 28), impl="unfold"),
+    "mnist4_per_layer": lambda: build_modular_network("mnist4", (1, 28, 28), impl=["unfold", "conv", "unfold"]),
     "omniglot20": lambda: build_modular_network("omniglot20", (1, 24, 24), channels=8, groups=2, n_layers=3),
     "dense_core": _dense_core_network,
 }

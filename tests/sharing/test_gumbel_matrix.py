@@ -118,6 +118,28 @@ def test_training_forward_equals_reference_with_the_same_sample() -> None:
     assert torch.allclose(y, loop_forward(net, x, b.allocation()), atol=1e-6)
 
 
+@pytest.mark.parametrize("tasks", [None, [2, 0]])
+def test_one_draw_for_all_layers_equals_one_draw_per_layer(tasks: list[int] | None) -> None:
+    """The layers' samples come from one noise draw: values and logit gradients equal drawing
+    per layer in turn from the same generator (so runs and resumes keep their random stream)."""
+    net = build_modular_network("clusters", (1, 8, 8), n_layers=2, kernels=(3, 3, 5))  # C = 3 per layer
+    scheme = GumbelMatrix(net, 3, seed=5).train()
+    with torch.no_grad():
+        for lg in scheme.logits:
+            lg.add_(torch.randn_like(lg))
+    gen = torch.Generator().manual_seed(5)
+    ids = [0, 1, 2] if tasks is None else tasks
+    want = [straight_through_sample(lg[ids], gumbel_noise((len(ids), lg.shape[1], 2), gen), scheme.temperature)
+            for lg in scheme.logits]
+    got = scheme.allocation(tasks)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    weights = [torch.randn_like(a) for a in got]
+    g_got = torch.autograd.grad(sum((a * w).sum() for a, w in zip(got, weights)), list(scheme.logits))
+    g_want = torch.autograd.grad(sum((a * w).sum() for a, w in zip(want, weights)), list(scheme.logits))
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(g_got, g_want))
+    assert torch.equal(scheme.generator.get_state(), gen.get_state())
+
+
 def test_eval_uses_the_maximum_likelihood_allocation_without_noise() -> None:
     net = build_modular_network("mlp", (6,), n_components=3)
     scheme = GumbelMatrix(net, 2, seed=0)

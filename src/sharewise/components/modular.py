@@ -13,7 +13,9 @@ the gradient of z[t, c] even when z[t, c] = 0.
 Execution (``ModularNetwork.forward``):
 
 - **stacked**: each component runs once on the stacked batch ``[T'*B, *f]`` (for fused banks
-  all C components are one GEMM / one convolution) and the mixing is one batched product.
+  all C components are one GEMM / one convolution) and the mixing is one batched product. A
+  bank with ``mixes_tasks`` (ConvBank with ``impl='unfold'``) does both itself in one op
+  (``forward_mixed(x, w)``, any memory layout in and out; see ``components/conv_mix.py``).
 - **per_task** (``task_chunk`` tasks at a time, 1 by default): the whole network runs on one
   chunk of tasks at a time; on a CPU this keeps large conv activations in cache.
 - **inactive_no_grad** (off by default): where z[t, c] = 0, f_c(x_t) enters the loss only as a
@@ -97,9 +99,12 @@ class ModularLayer(nn.Module):
         t, b = x.shape[:2]
         if z.shape != (t, self.n_components):
             raise ShapeError(f"expected an allocation of shape {[t, self.n_components]}, but got {list(z.shape)}")
+        split = inactive_no_grad and torch.is_grad_enabled()
+        if not split and getattr(self.bank, "mixes_tasks", False):  # one fused op, any memory layout
+            return self.bank.forward_mixed(x, mix_weights(z))
         flat = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
         active = z.detach() > 0.5  # [T', C]
-        if not (inactive_no_grad and torch.is_grad_enabled()) or bool(active.all()):
+        if not split or bool(active.all()):
             outs = self.bank.forward_all(flat)  # [C, T'*B, *f']
             outs = outs.reshape(self.n_components, t, -1)  # [C, T', B*F']
         else:
@@ -127,8 +132,13 @@ def mix(outs: Tensor, z: Tensor) -> Tensor:
 
     w = z / max(sum_c z, 1); ``clamp`` passes the gradient at sum = 1 (as TF's ``maximum``).
     """
-    w = z / z.sum(dim=1, keepdim=True).clamp(min=1.0)  # [T', C]
+    w = mix_weights(z)  # [T', C]
     return torch.bmm(w.unsqueeze(1), outs.transpose(0, 1)).squeeze(1)  # [T', 1, C] @ [T', C, M]
+
+
+def mix_weights(z: Tensor) -> Tensor:
+    """``z [T', C]`` -> w = z / max(sum_c z, 1); ``clamp`` passes the gradient at sum = 1 (as TF's ``maximum``)."""
+    return z / z.sum(dim=1, keepdim=True).clamp(min=1.0)
 
 
 class ModularNetwork(nn.Module):
@@ -160,6 +170,8 @@ class ModularNetwork(nn.Module):
 
     @staticmethod
     def _shared(module: nn.Module, x: Tensor) -> Tensor:
+        if getattr(module, "stacked_tasks", False):  # takes [T', B, ...] in any memory layout
+            return module(x)
         t, b = x.shape[:2]
         y = module(x.reshape(t * b, *x.shape[2:]))  # [T'*B, *f]
         return y.view(t, b, *y.shape[1:])

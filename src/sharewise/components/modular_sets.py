@@ -7,11 +7,12 @@ returns a :class:`ModularNetwork`. ``MODULAR_NETWORKS`` maps the names a config 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from sharewise.components.conv_mix import StackedAvgPool2d
 from sharewise.components.fused_banks import ConvBank, MLPBank
 from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.modular import ModularLayer, ModularNetwork
@@ -47,22 +48,43 @@ def transfer_network(in_shape: Sequence[int], *, out_features: int = 4, hidden: 
     return ModularNetwork([ModularLayer(ModuleLayerBank(comps), (width,), names)], in_shape)
 
 
+# The 4-MNISTs layers' ConvBank impl, chosen per layer by measurement
+# (benchmarks/bench_gumbel_matrix.py, per-layer table; docs/results.md §8.4).
+MNIST4_IMPL = ("unfold", "unfold", "unfold")
+
+
 def mnist4_network(in_shape: Sequence[int] = (1, 28, 28), *, n_components: int = 4, filters: int = 4,
                    kernels: Sequence[int] = (5, 3, 3), pool_after: Sequence[int] = (0, 1),
-                   impl: str = "conv") -> ModularNetwork:
+                   impl: Literal["conv", "unfold"] | list[str] | None = None) -> ModularNetwork:
     """App. B: 3 modular layers of 4 convs (5x5, 3x3, 3x3; 4 filters; valid padding; ReLU),
     2x2 average pooling after the first two (shared, after the mixing: pooling is linear).
+
+    ``impl``: the ConvBank implementation ('conv' or 'unfold'), one for every layer or one per
+    layer; None: ``MNIST4_IMPL`` for the first three layers (measured), 'unfold' after them.
+    All are exact up to float rounding.
     """
+    impls = _per_layer_impl(impl, len(kernels))
     shape = tuple(in_shape)
     layers, post = [], []
     for k, size in enumerate(kernels):
-        layer = ModularLayer(ConvBank(n_components, shape[0], filters, size, impl=impl), shape,
+        layer = ModularLayer(ConvBank(n_components, shape[0], filters, size, impl=impls[k]), shape,
                              [f"conv{size}x{size}_{c}" for c in range(n_components)])
         layers.append(layer)
-        post.append(nn.AvgPool2d(2) if k in pool_after else None)
+        post.append(StackedAvgPool2d(2) if k in pool_after else None)
         with torch.no_grad():
             shape = tuple((post[-1] or nn.Identity())(torch.zeros(1, *layer.out_shape)).shape[1:])
     return ModularNetwork(layers, in_shape, post)
+
+
+def _per_layer_impl(impl: str | Sequence[str] | None, n_layers: int) -> list[str]:
+    if impl is None:
+        return [MNIST4_IMPL[k] if k < len(MNIST4_IMPL) else "unfold" for k in range(n_layers)]
+    if isinstance(impl, str):
+        return [impl] * n_layers
+    impls = list(impl)
+    if len(impls) != n_layers:
+        raise ConfigError(f"mnist4 network: impl needs one entry per modular layer ({n_layers}), but got {impls}")
+    return impls
 
 
 def _gn_relu(channels: int, groups: int) -> nn.Sequential:

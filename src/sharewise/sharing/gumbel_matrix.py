@@ -226,9 +226,14 @@ class GumbelMatrix(_ModularScheme):
         if not self.training and not self.eval_sampling:
             z = [ml_allocation(lg) for lg in logits]
         else:
-            # Noise drawn once per forward pass, independently for both logits of every connection.
-            z = [straight_through_sample(lg, gumbel_noise(tuple(lg.shape), self.generator).to(lg), self.temperature)
-                 for lg in logits]
+            # Noise drawn once per forward pass, independently for both logits of every connection;
+            # all layers in one draw and one sample (the generator's stream is the same as one draw
+            # per layer in turn: the flat order is layer by layer).
+            flat = torch.cat([lg.reshape(-1, 2) for lg in logits])  # [sum_l T'*C_l, 2]
+            sample = straight_through_sample(flat, gumbel_noise(tuple(flat.shape), self.generator).to(flat),
+                                             self.temperature)
+            z = [part.view(lg.shape[:-1]) for part, lg in zip(sample.split([lg.shape[0] * lg.shape[1] for lg in logits]),
+                                                                   logits)]
         if self.keep_one_component:
             z = [keep_one_active(a, lg) for a, lg in zip(z, logits)]
         if self.training or self.eval_sampling:
