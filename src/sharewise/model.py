@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from sharewise.components.usage import ParameterUse, used_by_all
+from sharewise.components.usage import ParameterUse, task_rows, used_by_all
 from sharewise.sharing.base import SharingScheme, task_list
 
 # State-dict prefix of the scheme before it was renamed from ``core`` (run directories written
@@ -79,6 +79,27 @@ class MultiTaskModel(nn.Module):
                     if p.requires_grad:
                         seen.setdefault(id(p), p)
         return list(seen.values())
+
+    def parameter_owners(self) -> list[ParameterUse]:
+        """What belongs to some tasks only, whatever the forward pass: ``users [T, n]`` over all
+        T tasks says which tasks own index i of a parameter along ``dim``. The optimiser moves
+        an index only in updates that involve one of its owners (alternating mode), with its own
+        state. Collected from every submodule: ``task_stacked_parameters()`` (index t along axis
+        0 is task t's) and ``parameter_owners()`` (e.g. single-task copies, branches, no_sharing
+        components); parameters whose every index belongs to all tasks are left out."""
+        n = self.scheme.n_tasks
+        found: dict[int, ParameterUse] = {}
+        for module in self.modules():
+            if module is self:
+                continue
+            get = getattr(module, "task_stacked_parameters", None)
+            declared = [task_rows(p, range(n)) for p in get()] if callable(get) else []
+            own = getattr(module, "parameter_owners", None)
+            declared += own() if callable(own) else []
+            for use in declared:
+                if use.param.requires_grad and not bool(use.users.all()):
+                    found.setdefault(id(use.param), use)
+        return list(found.values())
 
     def weight_parameters(self) -> list[nn.Parameter]:
         arch = {id(p) for p in self.architecture_parameters()}

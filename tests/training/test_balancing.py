@@ -32,6 +32,7 @@ def _trainer(cfg_dict: dict[str, Any], run_dir: Path, stop_at: int | None = None
     ("joint", "gumbel_matrix", {"weighting": "uncertainty", "aggregator": "upgrad", "structure_aware": True}),
     ("alternating", "soft_ordering", {"weighting": "dwa", "weighting_options": {"window": 4}}),
     ("joint", "soft_ordering", {"weighting": "gradnorm", "weighting_lr": 0.05}),
+    ("alternating", "single_task", {"weighting": "uncertainty"}),  # per-task log-variances and copies
 ])
 def test_stop_and_resume_equals_uninterrupted(tmp_path: Path, tiny: Any, mode: str, scheme: str,
                                               train: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from sharewise.runner import prepare
-from sharewise.training.task_optim import PerTaskOptimizer, TaskSlicedOptimizer
+from sharewise.components.usage import ParameterUse
+from sharewise.training.task_optim import _BUFFERS, PerTaskOptimizer, TaskSlicedOptimizer
 from sharewise.training.trainer import Trainer
 
 T = 3
@@ -50,6 +51,44 @@ def test_each_slice_moves_exactly_as_a_separate_parameter(kind: str) -> None:
             assert torch.equal(stacked.detach()[t], separate[t].detach()), (kind, tasks, t)
     counts = [sum(1 for s in SCHEDULE if s is None or t in s) for t in range(T)]
     assert opt.state[stacked]["step"].tolist() == counts
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd", "rmsprop"])
+def test_blocks_along_any_axis_move_exactly_as_separate_parameters(kind: str) -> None:
+    """Blocks owned along a later axis (a DenseLayerBank's layers: ``[in, L, out]``, strided
+    views) and whole tensors owned by one task move as separate parameters; blocks of other
+    tasks and their state stay bit-identical."""
+    gen = torch.Generator().manual_seed(1)
+    bank = torch.nn.Parameter(torch.randn(5, 2 * T, 4, generator=gen))  # layers 2t, 2t+1 are task t's
+    whole = torch.nn.Parameter(torch.randn(3, generator=gen))  # task 1's alone
+    owners = {id(bank): ParameterUse(bank, torch.arange(T).unsqueeze(1) == torch.arange(2 * T).unsqueeze(0) // 2, 1),
+              id(whole): ParameterUse(whole, torch.tensor([[False], [True], [False]]))}
+    opt = PerTaskOptimizer([{"params": [bank, whole], "lr": 0.01, "weight_decay": 0.1}], kind, T, owners=owners)
+    separate = [torch.nn.Parameter(bank.detach()[:, 2 * t:2 * t + 2].clone()) for t in range(T)]
+    alone = torch.nn.Parameter(whole.detach().clone())
+    refs = [_reference(kind, p, 0.1) for p in [*separate, alone]]
+    for tasks in SCHEDULE:
+        grads = torch.randn(5, 2 * T, 4, generator=gen), torch.randn(3, generator=gen)
+        bank.grad, whole.grad = grads[0].clone(), grads[1].clone()
+        ids = range(T) if tasks is None else tasks
+        others = [t for t in range(T) if t not in ids]
+        buffer = _BUFFERS[kind][0]
+        before = {t: opt.state[bank][buffer][:, 2 * t:2 * t + 2].clone() for t in others} if opt.state else {}
+        opt.step(tasks)
+        for t in ids:
+            separate[t].grad = grads[0][:, 2 * t:2 * t + 2].clone()
+            refs[t].step()
+        if 1 in ids:
+            alone.grad = grads[1].clone()
+            refs[T].step()
+        for t in range(T):
+            assert torch.equal(bank.detach()[:, 2 * t:2 * t + 2], separate[t].detach()), (kind, tasks, t)
+        for t, buf in before.items():
+            assert torch.equal(opt.state[bank][buffer][:, 2 * t:2 * t + 2], buf), (kind, tasks, t)
+        assert torch.equal(whole.detach(), alone.detach()), (kind, tasks)
+    counts = [sum(1 for s in SCHEDULE if s is None or t in s) for t in range(T)]
+    assert opt.state[bank]["step"].tolist() == [c for c in counts for _ in range(2)]
+    assert opt.state[whole]["step"].tolist() == [counts[1]]
 
 
 def test_parameters_need_the_task_axis_first() -> None:

@@ -8,7 +8,9 @@ tasks stacked), the paper's alternating step (one task at a time) and evaluation
 Everything a scheme needs per step goes through a method here: schedules (``on_update``),
 extra loss terms (``regularizer``), per-step numbers to log (``step_metrics``), architecture
 parameters in their own optimiser group (``architecture_parameters``) and their learning rate
-(``architecture_lr``), which tasks used which
+(``architecture_lr``), which tasks own which parameter blocks whatever the forward pass
+(``task_stacked_parameters``, ``parameter_owners``: updates of other tasks leave them alone),
+which tasks used which
 parameter blocks in the latest forward pass (``parameter_users``, read by structure-aware
 gradient aggregation, see ``sharewise.training.aggregation``), what it learned
 (``learned_structure``, JSON-serialisable, written into ``summary.json``) and how that is drawn
@@ -63,6 +65,15 @@ class SharingScheme(nn.Module, abc.ABC):
         """Parameters ``[T, ...]`` whose slice t belongs to task t alone (per-task logits). The
         optimiser gives each slice its own state and moves it only in updates that involve task
         t (alternating mode); see ``sharewise.training.task_optim``."""
+        return []
+
+    def parameter_owners(self) -> list[ParameterUse]:
+        """Blocks that belong to some tasks only, whatever the forward pass: ``users [T, n]``
+        over all T tasks (the layout of ``parameter_users``). An update that involves none of a
+        block's owners leaves it and its optimiser state unchanged (``sharewise.training.
+        task_optim``), as the paper's separate per-task variables would be. Default: nothing
+        beyond ``task_stacked_parameters()``. Declare static ownership only: blocks whose users
+        change with a sampled allocation (Gumbel-Matrix components) are shared."""
         return []
 
     def architecture_lr(self, lr: float) -> float:

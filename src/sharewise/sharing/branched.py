@@ -113,6 +113,11 @@ class Branched(SharingScheme):
             self._users_cache[ids] = users
         return self.bank.layer_uses(users)
 
+    def parameter_owners(self) -> list[ParameterUse]:
+        """A group's copy belongs to the group's tasks: a branch of tasks {1, 2} stays put, with
+        its optimiser state, in task 3's update (copies shared by all tasks are left out)."""
+        return self.parameter_users(None)
+
     @classmethod
     def adapted_options(cls, options: Mapping[str, Any], parent_structure: Mapping[str, Any],
                         new_tasks: Sequence[str], attach: Sequence[str] | None) -> dict[str, Any]:

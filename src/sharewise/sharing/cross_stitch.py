@@ -41,7 +41,12 @@ def all_columns_input(x: Tensor, tasks: Sequence[int] | None, n_tasks: int) -> T
 
 
 class CrossStitch(SharingScheme):
-    """Task t's column is layers ``t*D .. t*D+D-1`` of the bank; ``alpha`` is ``[D, T, T]``."""
+    """Task t's column is layers ``t*D .. t*D+D-1`` of the bank; ``alpha[d]`` is depth d's ``[T, T]``.
+
+    The units are one parameter per depth because the last one's row t feeds task t's output
+    alone (it is task t's: ``task_stacked_parameters``, so another task's update leaves it and its
+    optimiser state alone), while every earlier unit feeds every column. States saved with one
+    ``alpha [D, T, T]`` still load (``_split_alpha``)."""
 
     mixes_tasks = True  # task i mixes every task's features
 
@@ -55,7 +60,8 @@ class CrossStitch(SharingScheme):
         off = (1.0 - alpha_self) / (n_tasks - 1) if n_tasks > 1 else 0.0
         init = torch.full((n_tasks, n_tasks), off)
         init.fill_diagonal_(alpha_self if n_tasks > 1 else 1.0)
-        self.alpha = nn.Parameter(init.repeat(depth, 1, 1))  # [D, T, T]
+        self.alpha = nn.ParameterList([nn.Parameter(init.clone()) for _ in range(depth)])  # D x [T, T]
+        self._register_load_state_dict_pre_hook(_split_alpha)
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
@@ -85,13 +91,24 @@ class CrossStitch(SharingScheme):
                          "soft_ordering, permuted, gumbel_matrix or branched run")
 
     def architecture_parameters(self) -> list[nn.Parameter]:
-        return [self.alpha]
+        return list(self.alpha)
+
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        return [self.alpha[-1]]  # row t mixes the columns into task t's output only
 
     def architecture_lr(self, lr: float) -> float:
         return lr * self.arch_lr_multiplier
 
     def learned_structure(self) -> dict[str, Any]:
-        return {"alpha": self.alpha.detach().cpu().tolist()}
+        return {"alpha": [a.detach().cpu().tolist() for a in self.alpha]}
+
+
+def _split_alpha(state: dict[str, Any], prefix: str, *_: Any) -> None:
+    """A state saved with one ``alpha [D, T, T]`` -> ``alpha.0 .. alpha.{D-1}`` (in place)."""
+    old = state.pop(prefix + "alpha", None)
+    if old is not None:
+        for d in range(old.shape[0]):
+            state[f"{prefix}alpha.{d}"] = old[d]
 
 
 @register_scheme("cross_stitch")

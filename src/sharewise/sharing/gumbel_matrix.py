@@ -352,6 +352,15 @@ class FixedAllocation(_ModularScheme):
     def learned_structure(self) -> dict[str, Any]:
         return {"pattern": self.pattern, **self._structure(self.allocation())}
 
+    def parameter_owners(self) -> list[ParameterUse]:
+        """The fixed allocation says who owns a component (no_sharing: one task each; shared
+        bottom: all, so nothing is declared). GumbelMatrix declares no components: its
+        allocation is sampled every step and all components run in every forward pass, so a
+        component a task's sample leaves out gets a zero gradient and Adam's momentum still
+        moves it, as in the paper's one Adam over all shared weights (TF skips only variables
+        outside the graph); only its logits are task-owned (``task_stacked_parameters``)."""
+        return [u for layer, z in zip(self.network.layers, self.allocation()) for u in layer.bank.layer_uses(z > 0)]
+
 
 def no_sharing_allocation(n_tasks: int, n_components: int) -> Tensor:
     """``[T, C]``: component c belongs to task floor(c * T / C) (T = C: task i uses component i;

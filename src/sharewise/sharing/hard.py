@@ -75,6 +75,10 @@ class SingleTask(SharingScheme):
         owner = column_owner(torch.arange(self.bank.n_layers), self.depth)  # [L]: the task owning layer j
         return self.bank.layer_uses(ids.unsqueeze(1) == owner.unsqueeze(0))  # [T', L]
 
+    def parameter_owners(self) -> list[ParameterUse]:
+        """Task t owns its copy: another task's update leaves it and its optimiser state alone."""
+        return self.parameter_users(None)
+
 
 @register_scheme("parallel")
 def build_parallel(core: CoreSpec, n_tasks: int, *, seed: int = 0) -> Parallel:

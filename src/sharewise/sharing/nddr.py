@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from sharewise.components.dropout import packed_dropout
 from sharewise.components.layer_bank import LayerBank
+from sharewise.components.usage import ParameterUse
 from sharewise.errors import ConfigError
 from sharewise.options import POSITIVE, PROBABILITY
 from sharewise.sharing._registry import register_scheme
@@ -92,6 +93,14 @@ class NDDR(SharingScheme):
 
     def architecture_lr(self, lr: float) -> float:
         return lr * self.arch_lr_multiplier
+
+    def parameter_owners(self) -> list[ParameterUse]:
+        """The last NDDR layer's rows of W_t and its normalisation's channels of task t feed task
+        t's output alone, so they are task t's (earlier depths feed every column, so every task)."""
+        n, c = self.n_tasks, self.weight[-1].shape[0] // self.n_tasks
+        owners = torch.arange(n).unsqueeze(1) == (torch.arange(n * c) // c).unsqueeze(0)  # [T, T*C]
+        last = [self.weight[-1], *self.norm[-1].parameters()]
+        return [ParameterUse(p, owners, 0) for p in last if p.requires_grad]
 
     def _mix(self, d: int, h: Tensor) -> Tensor:
         t, b = h.shape[:2]

@@ -72,6 +72,10 @@ class Balancer:
         """The weighting's own parameters (the ``loss_weights`` optimiser group)."""
         return list(self.weighting.parameters())
 
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        """Those of ``parameters()`` whose entry t is task t's (per-task optimiser state)."""
+        return self.weighting.task_stacked_parameters()
+
     def _users(self, tasks: Sequence[int] | None, n: int) -> Tensor:
         """[T', N] bool: which stacked task uses which element (structure-aware aggregation)."""
         masks = {id(u.param): u.mask() for u in self.model.parameter_users(tasks)}

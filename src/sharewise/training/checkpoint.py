@@ -29,7 +29,7 @@ from sharewise.errors import DataError, SharewiseError
 from sharewise.training.io import load_torch, save_torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT_VERSION = 2  # 2: per-task optimiser state (training/task_optim.py)
+FORMAT_VERSION = 3  # 2: per-task optimiser state (training/task_optim.py); 3: also for task-owned blocks
 
 
 class CheckpointError(SharewiseError):

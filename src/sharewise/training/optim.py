@@ -30,9 +30,10 @@ def architecture_lr(model: MultiTaskModel, train: TrainConfig) -> float:
 def build_optimizer(model: MultiTaskModel, train: TrainConfig) -> tuple[TaskSlicedOptimizer, list[dict[str, Any]]]:
     """Returns the optimiser and a description of its groups (name, lr, parameter count).
 
-    Per-task parameters (``model.task_parameters()``) get per-task optimiser state, so an update
-    of some tasks leaves the others' parameters and state untouched (alternating mode)."""
-    per_task = {id(p) for p in model.task_parameters()}
+    What belongs to some tasks (``model.parameter_owners()``: per-task encoders, heads, logits,
+    single-task copies, branches) gets per-task optimiser state, so an update of some tasks
+    leaves the others' parameters and state untouched (alternating mode)."""
+    per_task = {id(p) for p in model.task_parameters()}  # stacked on the task axis: train.task_lr
     weights = model.weight_parameters()
     if train.task_lr is None:
         groups = [{"name": "weights", "params": weights, "lr": train.lr, "weight_decay": train.weight_decay}]
@@ -46,7 +47,8 @@ def build_optimizer(model: MultiTaskModel, train: TrainConfig) -> tuple[TaskSlic
     if arch:
         groups.append({"name": "architecture", "params": arch, "lr": architecture_lr(model, train),
                        "weight_decay": 0.0})
-    opt = TaskSlicedOptimizer(groups, train.optimizer, model.scheme.n_tasks, train.lr, per_task)
+    owners = {id(u.param): u for u in model.parameter_owners()}
+    opt = TaskSlicedOptimizer(groups, train.optimizer, model.scheme.n_tasks, train.lr, set(owners), owners)
     described = [{"name": g["name"], "lr": g["lr"], "n_params": int(sum(p.numel() for p in g["params"]))}
                  for g in groups]
     return opt, described

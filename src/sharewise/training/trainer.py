@@ -86,7 +86,8 @@ class Trainer:
         if self.balancer is not None and self.balancer.parameters():
             group = {"name": "loss_weights", "params": self.balancer.parameters(), "weight_decay": 0.0,
                      "lr": cfg.train.weighting_lr if cfg.train.weighting_lr is not None else cfg.train.lr}
-            self.optimizer.add_param_group(group)
+            stacked = {id(p) for p in self.balancer.task_stacked_parameters()}  # uncertainty's s_t: task t's
+            self.optimizer.add_param_group(group, per_task=stacked)
             self.optimizer_groups.append({"name": "loss_weights", "lr": group["lr"],
                                           "n_params": sum(p.numel() for p in group["params"])})
         # Every rank draws the same global batch and keeps its slice (train.batch_size per rank).

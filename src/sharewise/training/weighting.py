@@ -58,6 +58,11 @@ class LossWeighting(nn.Module):
         """The current multipliers, logged with every evaluation."""
         return {}
 
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        """Own parameters ``[T]`` whose entry t is task t's alone: the optimiser moves entry t
+        only in updates of task t (alternating mode), with its own state."""
+        return []
+
 
 class Uncertainty(LossWeighting):
     """Homoscedastic uncertainty (Kendall et al. 2018). Each task has a learned s_t = log sigma_t^2;
@@ -84,6 +89,9 @@ class Uncertainty(LossWeighting):
         objective = (self.factor[idx] * torch.exp(-s) * losses + 0.5 * s).sum()
         (grad,) = torch.autograd.grad(objective, self.log_variance)
         self.log_variance.grad = grad if self.log_variance.grad is None else self.log_variance.grad + grad
+
+    def task_stacked_parameters(self) -> list[nn.Parameter]:
+        return [self.log_variance]  # s_t is task t's; GradNorm's weights are renormalised together
 
     def step_metrics(self) -> dict[str, float]:
         w = (self.factor * torch.exp(-self.log_variance)).detach().tolist()
