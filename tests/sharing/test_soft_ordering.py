@@ -309,6 +309,21 @@ def test_fast_dropout_keeps_1_minus_p_and_is_unbiased(p: float) -> None:
     assert torch.equal(_dropout(x, p, True), y)  # reproducible from the global seed
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fast_dropout_mask_equals_the_boolean_mask(dtype: torch.dtype) -> None:
+    """The mask written as 1.0/0.0 by the comparison (issue 15) is the bool mask of the same bits."""
+    from sharewise.components.dropout import packed_dropout as _dropout
+
+    x = torch.randn(37, 11).to(dtype)
+    torch.manual_seed(3)
+    y = _dropout(x, 0.3, True)
+    torch.manual_seed(3)
+    dropped = round(0.3 * 65536)
+    bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+    keep = (bits.view(torch.int16)[:x.numel()].view(x.shape) >= dropped - 32768).to(dtype)
+    assert y.dtype == dtype and torch.equal(y, x * keep.mul_(65536.0 / (65536 - dropped)))
+
+
 def test_fast_dropout_edge_cases() -> None:
     from sharewise.components.dropout import packed_dropout as _dropout
 

@@ -65,6 +65,9 @@ def test_mixed_kinds_in_one_stacked_batch_equal_per_task_references(ids: list[in
     refs = [reference(MIXED[t], out[i]) for i, t in enumerate(order)]
     torch.testing.assert_close(loss, torch.stack([r[0] for r in refs]))
     torch.testing.assert_close(errors, torch.stack([r[1] for r in refs]).detach())
+    # The training step's call (no error counts) gives the same loss, bit for bit.
+    loss_only, no_errors = fn(out, tgt, ids, count_errors=False)
+    assert no_errors is None and torch.equal(loss_only, loss)
     # Gradients equal the references', and the padding outputs of every task get none.
     (g,) = torch.autograd.grad(loss.sum(), out)
     (g_ref,) = torch.autograd.grad(sum(r[0] for r in refs), out)

@@ -96,3 +96,16 @@ def test_overflowing_weights_are_not_checkpointed(tmp_path: Path, tiny: Any) -> 
                                             r"step 3\) is kept"):
         trainer.fit()
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
+
+
+def test_the_guards_gradient_norm_is_torchs_total_norm() -> None:
+    """The guard's own total norm (no per-call device grouping) equals torch's, bit for bit."""
+    from sharewise.training.trainer import _total_norm
+
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(5, 7, generator=gen) * 1e3, torch.randn(3, generator=gen), torch.randn(2, 2, 2, generator=gen)]
+    assert torch.equal(_total_norm(grads), torch.nn.utils.get_total_norm(grads, foreach=True))
+    grads[1][0] = float("nan")
+    assert not bool(torch.isfinite(_total_norm(grads)))
+    mixed = [torch.ones(3), torch.ones(2, dtype=torch.float64)]  # the fallback: torch's grouping
+    assert torch.equal(_total_norm(mixed), torch.nn.utils.get_total_norm(mixed, foreach=True))

@@ -64,17 +64,18 @@ class MultiTaskLoss(nn.Module):
             self._groups_cache[ids] = cached
         return cached
 
-    def forward(self, outputs: Tensor, targets: Tensor,
-                tasks: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, outputs: Tensor, targets: Tensor, tasks: Sequence[int] | None = None, *,
+                count_errors: bool = True) -> tuple[Tensor, Tensor | None]:
         """outputs [T', B, O], targets [T', B, Y] -> (mean loss [T'], error count [T']).
 
         The error count is the number of misclassified samples for classification tasks and the
         sum of squared errors (averaged over target columns) for regression tasks; callers turn it
-        into an error rate or an RMSE.
+        into an error rate or an RMSE. ``count_errors=False``: None instead (the training step
+        needs only the loss; the counts cost ~5 ops per step).
         """
         n_tasks, batch = outputs.shape[:2]
         loss = outputs.new_zeros(n_tasks)
-        errors = outputs.new_zeros(n_tasks)
+        errors = outputs.new_zeros(n_tasks) if count_errors else None
         for kind, (pos, ids) in self._groups(tasks).items():
             out = outputs.index_select(0, pos)  # [G, B, O]
             tgt = targets.index_select(0, pos)  # [G, B, Y]
@@ -84,7 +85,8 @@ class MultiTaskLoss(nn.Module):
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                      reduction="none").view(len(pos), batch)
                 loss = loss.index_copy(0, pos, ce.mean(1))
-                errors = errors.index_copy(0, pos, (logits.argmax(-1) != labels).sum(1).to(loss.dtype))
+                if errors is not None:
+                    errors = errors.index_copy(0, pos, (logits.argmax(-1) != labels).sum(1).to(loss.dtype))
             elif kind == "multiclass+masked":
                 logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1)  # [G, B, O]
                 labels = tgt[..., 0].long()  # [G, B], -1 where missing
@@ -92,21 +94,25 @@ class MultiTaskLoss(nn.Module):
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                      ignore_index=MISSING_LABEL, reduction="none").view(len(pos), batch)
                 loss = loss.index_copy(0, pos, ce.sum(1) / valid.sum(1).clamp(min=1))
-                wrong = (logits.argmax(-1) != labels) & valid
-                errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
+                if errors is not None:
+                    wrong = (logits.argmax(-1) != labels) & valid
+                    errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
             elif kind == "binary":
                 logit, label = out[..., 0], tgt[..., 0]  # [G, B]
                 bce = F.binary_cross_entropy_with_logits(logit, label, reduction="none")
                 loss = loss.index_copy(0, pos, bce.mean(1))
-                errors = errors.index_copy(0, pos, ((logit > 0).to(label.dtype) != label).sum(1).to(loss.dtype))
+                if errors is not None:
+                    wrong = (logit > 0).to(label.dtype) != label
+                    errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
             elif kind == "binary+masked":
                 logit, label = out[..., 0], tgt[..., 0]  # [G, B], label -1 where missing
                 valid = label >= 0
                 label = label.clamp(min=0)
                 bce = F.binary_cross_entropy_with_logits(logit, label, reduction="none") * valid
                 loss = loss.index_copy(0, pos, bce.sum(1) / valid.sum(1).clamp(min=1))
-                wrong = ((logit > 0).to(label.dtype) != label) & valid
-                errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
+                if errors is not None:
+                    wrong = ((logit > 0).to(label.dtype) != label) & valid
+                    errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
             elif kind == "regression":
                 mask = self.regression_mask.index_select(0, ids).unsqueeze(1)  # [G, 1, O]
                 width = tgt.shape[-1]
@@ -114,7 +120,8 @@ class MultiTaskLoss(nn.Module):
                 n_cols = mask.sum(-1)  # [G, 1]
                 sq = diff.pow(2).sum(-1) / n_cols  # [G, B]
                 loss = loss.index_copy(0, pos, sq.mean(1))
-                errors = errors.index_copy(0, pos, sq.sum(1).detach())
+                if errors is not None:
+                    errors = errors.index_copy(0, pos, sq.sum(1).detach())
             else:  # regression+masked
                 mask = self.regression_mask.index_select(0, ids).unsqueeze(1)  # [G, 1, O]
                 width = tgt.shape[-1]
@@ -123,8 +130,9 @@ class MultiTaskLoss(nn.Module):
                 n_cols = mask.sum(-1)  # [G, 1]
                 sq = diff.pow(2)
                 loss = loss.index_copy(0, pos, sq.sum((1, 2)) / valid.sum((1, 2)).clamp(min=1))
-                errors = errors.index_copy(0, pos, (sq.sum(-1) / n_cols).sum(1).detach())
-        return loss, errors.detach()
+                if errors is not None:
+                    errors = errors.index_copy(0, pos, (sq.sum(-1) / n_cols).sum(1).detach())
+        return loss, None if errors is None else errors.detach()
 
 
 def _may_miss(task: object) -> bool:

@@ -68,6 +68,18 @@ _ADVICE = ("Try a lower learning rate (train.lr), gradient clipping (train.grad_
            "the inputs for NaN/inf values.")
 
 
+def _total_norm(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The 2-norm of all ``grads`` together, as ``torch.nn.utils.get_total_norm`` computes it (one
+    fused ``foreach`` norm, then the norm of the norms), without its per-call grouping by device
+    and dtype when there is one of each (measured: ~2/3 of the guard's time at small sizes)."""
+    if not grads:
+        return torch.zeros(())
+    first = grads[0]
+    if any(g.device != first.device or g.dtype != first.dtype for g in grads):
+        return torch.nn.utils.get_total_norm(grads, foreach=True)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+
+
 class Trainer:
     """Trains ``model`` on ``tasks`` as ``cfg.train`` says; writes ``metrics.jsonl`` and
     ``checkpoint.pt`` if given a run dir."""
@@ -126,11 +138,10 @@ class Trainer:
                 f"{self.checkpoint_step}) is kept.")
 
     def _check_grads(self, tasks: Sequence[int] | None, step: int) -> None:
-        grads = [p.grad for _, p in self._params if p.grad is not None]
         if self.cfg.train.grad_clip is not None:
             norm = torch.nn.utils.clip_grad_norm_([p for _, p in self._params], self.cfg.train.grad_clip)
         else:
-            norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+            norm = _total_norm([p.grad for _, p in self._params if p.grad is not None])
         if bool(torch.isfinite(norm)):
             return
         bad = [n for n, p in self._params if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
@@ -154,7 +165,7 @@ class Trainer:
         self.model.scheme.on_update(self.update_count)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16):
             out = self.step_model(x, tasks)  # [T', B, O]
-        losses, _ = self.loss_fn(out.float(), y, tasks)  # [T'], always in float32
+        losses, _ = self.loss_fn(out.float(), y, tasks, count_errors=False)  # [T'], always in float32
         total = losses.sum()
         reg = self.model.scheme.regularizer()
         if reg is not None:
