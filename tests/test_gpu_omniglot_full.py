@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
 import tarfile
 from pathlib import Path
@@ -40,6 +41,10 @@ def test_plan_keeps_the_paper_length_in_priority_order_and_gives_the_rest_to_omn
     assert "scheme_options={network: omniglot20}" in o20_jobs[1].overrides
     assert "scheme_options={network: omniglot20}" not in o20_jobs[0].overrides
     assert m.plan(o50, o20, 10.0, [0], 5000, 20000, [], [], [], fixed_s=8.0) == []  # nothing fits
+    o50[1]["parallel"] = math.inf  # a scheme whose calibration failed is never planned
+    o20[1]["shared_bottom"] = math.inf  # nor Omniglot-20 at all: both schemes or neither
+    jobs = m.plan(o50, o20, 400.0, [0], 5000, 20000, [], [], [], fixed_s=8.0)
+    assert [j.scheme for j in jobs] == ["soft_ordering", "single_task"]
 
 
 @pytest.mark.slow

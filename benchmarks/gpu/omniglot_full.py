@@ -25,15 +25,24 @@ Written to ``--out`` (at most four files, for the device tool's ``$OUT``): ``res
 plan with measured and actual times, and ``sharewise.reporting.headline``'s tables and learned
 structure per experiment), ``plan.json``, ``log.txt`` (every run's output) and ``runs.tar.gz`` (the
 run directories without checkpoints: ``tar xzf`` it and run ``benchmarks/repro_headline.py`` on
-them). The data (the two Omniglot zips) must be on the device machine: copy
-``../shared/data/omniglot/*.zip`` into an ignored folder of the repository, e.g. ``gpu_data/omniglot/``,
-carry it and pass ``--data-dir gpu_data``.
+them). The data (the two Omniglot zips, 14 MB) must travel to the device machine, which sees only
+the repository: copy them into an ignored folder and carry it. From the repository root::
+
+    mkdir -p gpu_data/omniglot && cp ../shared/data/omniglot/images_*.zip gpu_data/omniglot/
+    echo /gpu_data/ >> .git/info/exclude
+    # the device tool's run, with carry=["gpu_data"] and timeout_s=600:
+    PYTHONUNBUFFERED=1 PYTHONPATH=$PWD/src python3 benchmarks/gpu/omniglot_full.py --data-dir gpu_data --out $OUT
+
+cuDNN autotuning is on (``torch.backends.cudnn.benchmark``); convolutions use TF32 as PyTorch
+does by default on CUDA; ``train.precision`` stays the configs' fp32 (bf16's accuracy is not
+measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -101,15 +110,20 @@ def calibrate(config: str, schemes: tuple[str, ...], overrides: list[str], data_
         cfg = setup_config(data, scheme, base.train.precision)
         if scheme == "shared_bottom":
             cfg = apply_overrides(cfg, baseline)
-        step = make_step(cfg, tasks, device)
-        step()  # warm-up: cuDNN autotuning, optimiser state
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        out[scheme] = (time.perf_counter() - t) / steps
+        try:
+            step = make_step(cfg, tasks, device)
+            step()  # warm-up: cuDNN autotuning, optimiser state
+            t = time.perf_counter()
+            for _ in range(steps):
+                step()
+            out[scheme] = (time.perf_counter() - t) / steps
+            del step
+        except Exception as err:  # noqa: BLE001 - one scheme that cannot run (e.g. out of memory) is left out
+            out[scheme] = math.inf
+            print(f"calibration {config} {scheme}: FAILED ({type(err).__name__}: {err}); not planned", flush=True)
+            continue
         print(f"calibration {config} {scheme}: {out[scheme]:.4f} s/step on {device} (tasks loaded in {load_s:.1f} s)",
               flush=True)
-        del step
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return load_s, out
@@ -134,7 +148,7 @@ def plan(o50: tuple[float, dict[str, float]], o20: tuple[float, dict[str, float]
     rate20 = o20[1]
     per_run = left20 / (len(O20_SCHEMES) * len(seeds)) - fixed_s
     slowest = max(rate20.values())
-    steps = min(o20_max_steps, int(per_run / (EVAL_OVERHEAD * slowest))) if per_run > 0 else 0
+    steps = min(o20_max_steps, int(per_run / (EVAL_OVERHEAD * slowest))) if per_run > 0 and slowest < math.inf else 0
     steps = steps // 10 * 10 if steps >= 100 else steps
     if steps >= min(o20_max_steps, 50):
         for seed in seeds:
@@ -193,6 +207,8 @@ def run_job(job: Job, work: Path, data_dir: str | None, stop: Any, log: Any) -> 
         log.write(f"  done: mean test error {summary.get('mean_test_error')}, wall {summary.get('wall_time_s')} s\n")
     except RunStopped as stopped:
         job.status = f"stopped at the budget's end: {stopped}"
+    except Exception as err:  # noqa: BLE001 - a failing run is reported; the others still run
+        job.status = f"failed: {type(err).__name__}: {err}"
     job.wall_s = time.time() - t0
     log.flush()
     print(f"{job.experiment} {job.scheme} seed {job.seed}, {job.steps} steps: {job.status} in {job.wall_s:.0f} s "
@@ -227,6 +243,10 @@ def pack(work: Path, target: Path) -> None:
                 tar.add(p, arcname=str(p.relative_to(work)))
 
 
+def _num(v: float) -> float | str:
+    return round(v, 4) if math.isfinite(v) else "failed"
+
+
 def calibrate_plan_and_run(args: argparse.Namespace, out: Path, work: Path, start: float, deadline: float,
                            seeds: list[int]) -> tuple[list[Job], dict[str, Any]]:
     from sharewise.training.signals import StopRequest
@@ -235,8 +255,8 @@ def calibrate_plan_and_run(args: argparse.Namespace, out: Path, work: Path, star
     base = TINY_BASELINE if args.tiny else O20_BASELINE
     o50 = calibrate(O50, O50_SCHEMES, o50_over, args.data_dir, 1 if args.tiny else 3, base)
     o20 = calibrate(O20, O20_SCHEMES, o20_over, args.data_dir, 1 if args.tiny else 2, base)
-    calib = {"omniglot50": {"load_s": round(o50[0], 1), **{k: round(v, 4) for k, v in o50[1].items()}},
-             "omniglot20": {"load_s": round(o20[0], 1), **{k: round(v, 4) for k, v in o20[1].items()}},
+    calib = {"omniglot50": {"load_s": round(o50[0], 1), **{k: _num(v) for k, v in o50[1].items()}},
+             "omniglot20": {"load_s": round(o20[0], 1), **{k: _num(v) for k, v in o20[1].items()}},
              "calibration_s": round(time.time() - start, 1)}
     left = deadline - time.time() - 20  # packing and the results
     jobs = plan(o50, o20, left, seeds, 4 if args.tiny else 5000, 4 if args.tiny else 20000, o50_over, o20_over, base,
@@ -275,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.tiny:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the CPU, also on a GPU machine (set before torch sees a GPU)
+    else:
+        import torch
+
+        torch.backends.cudnn.benchmark = True  # fixed shapes per run: autotune each convolution once
     with cached_tasks():
         jobs, calib = calibrate_plan_and_run(args, out, work, start, deadline, seeds)
     (out / "plan.json").write_text(json.dumps({"calibration": calib, "jobs": [asdict(j) for j in jobs],
