@@ -22,7 +22,8 @@ def packed_dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x * 0.0
     n = x.numel()
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
-    u = bits.view(torch.int16)[:n].view(x.shape)  # uniform on [-2^15, 2^15)
+    u = bits.view(torch.int16)  # uniform on [-2^15, 2^15)
+    u = (u if n % 4 == 0 else u[:n]).view(x.shape)
     # The comparison writes 1.0 / 0.0 straight into a tensor of x's dtype: measured 8x faster on
     # a CPU than a bool result converted with .to() (bool outputs and bool casts are not
     # vectorised there), with the same values.

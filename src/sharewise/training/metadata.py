@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -11,8 +12,12 @@ from typing import Any
 import torch
 
 
+@functools.lru_cache(maxsize=8)
 def git_revision(start: Path | None = None) -> str | None:
-    """The repository's HEAD (with ``-dirty`` if there are uncommitted changes), or None."""
+    """The repository's HEAD (with ``-dirty`` if there are uncommitted changes), or None.
+
+    Asked once per process (two ``git`` calls; a run records its metadata at the start and in
+    the summary): the code a process runs is the code it imported at its start."""
     cwd = start or Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
