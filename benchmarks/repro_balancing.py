@@ -126,10 +126,18 @@ def run_grid(args: argparse.Namespace) -> None:
 
 
 def _score(summary: dict[str, Any], train_std: dict[str, float] | None) -> float:
+    """Mean test error over the classification tasks; diabetes: mean test RMSE / training std."""
     tasks = summary["tasks"]
     if train_std is None:
-        return statistics.fmean(t["test_error"] for t in tasks.values())
+        return statistics.fmean(t["test_error"] for t in tasks.values() if "test_error" in t)
     return statistics.fmean(t["test_rmse"] / train_std[n] for n, t in tasks.items())
+
+
+def _regression_rmse(summary: dict[str, Any]) -> float | None:
+    """Mean test RMSE over the regression tasks of a mixed set (mnist_multitask: position,
+    rotation, scale, mask, all targets in [0, 1] units), None if it has none."""
+    rmse = [t["test_rmse"] for t in summary["tasks"].values() if "test_error" not in t]
+    return statistics.fmean(rmse) if rmse else None
 
 
 def _interval(values: list[float]) -> str:
@@ -149,10 +157,13 @@ def table(args: argparse.Namespace) -> None:
         if name == "diabetes" and (out / "diabetes.csv").exists():
             train_std = _diabetes_train_std(out)
         hard, learned = (s for s, _ in schemes(name))
-        print(f"\n{name}: mean test {'RMSE / target std' if name == 'diabetes' else 'error'} "
-              "(mean ± 95 % t-interval over seeds; n = seeds finished)\n")
-        print("| scheme | method | score | n | wall s / run |" + (" raw RMSE per task |" if name == "diabetes" else ""))
-        print("|---|---|---|---|---|" + ("---|" if name == "diabetes" else ""))
+        mixed = name == "mnist_multitask"  # classification and regression tasks
+        what = ("RMSE / target std" if name == "diabetes" else
+                "error of the classification tasks; regression: mean test RMSE" if mixed else "error")
+        print(f"\n{name}: mean test {what} (mean ± 95 % t-interval over seeds; n = seeds finished)\n")
+        extra = " raw RMSE per task |" if name == "diabetes" else " regression RMSE |" if mixed else ""
+        print("| scheme | method | score | n | wall s / run |" + extra)
+        print("|---|---|---|---|---|" + ("---|" if extra else ""))
         for scheme in (hard, learned):
             for method in METHODS:
                 runs = sorted((out / name / scheme / method).glob("seed*/summary.json"))
@@ -165,6 +176,8 @@ def table(args: argparse.Namespace) -> None:
                 if name == "diabetes":
                     raw = {n: statistics.fmean(s["tasks"][n]["test_rmse"] for s in sums) for n in sums[0]["tasks"]}
                     row += " " + ", ".join(f"{n} {v:.3g}" for n, v in raw.items()) + " |"
+                elif mixed:
+                    row += f" {_interval([_regression_rmse(s) for s in sums])} |"
                 print(row)
 
 
