@@ -266,6 +266,14 @@ class GumbelMatrix(_ModularScheme):
     def task_stacked_parameters(self) -> list[nn.Parameter]:
         return list(self.logits)  # per layer [T, C_l, 2]
 
+    def parameter_owners(self) -> list[ParameterUse]:
+        """No component belongs to a task: the allocation is sampled every step and all
+        components run in every forward pass, so a component that task t's sample leaves out
+        gets a zero gradient in t's update and Adam's momentum still moves it. That is the
+        paper's setting too (one Adam over all shared weights; TensorFlow skips only variables
+        outside the graph, and every component is in it), so components stay shared on purpose."""
+        return []
+
     def architecture_lr(self, lr: float) -> float:
         return lr * self.arch_lr_multiplier  # Sec. V-B: T times by default
 
@@ -354,11 +362,7 @@ class FixedAllocation(_ModularScheme):
 
     def parameter_owners(self) -> list[ParameterUse]:
         """The fixed allocation says who owns a component (no_sharing: one task each; shared
-        bottom: all, so nothing is declared). GumbelMatrix declares no components: its
-        allocation is sampled every step and all components run in every forward pass, so a
-        component a task's sample leaves out gets a zero gradient and Adam's momentum still
-        moves it, as in the paper's one Adam over all shared weights (TF skips only variables
-        outside the graph); only its logits are task-owned (``task_stacked_parameters``)."""
+        bottom: all, so nothing is declared). Unlike GumbelMatrix's sampled allocation."""
         return [u for layer, z in zip(self.network.layers, self.allocation()) for u in layer.bank.layer_uses(z > 0)]
 
 
