@@ -267,6 +267,46 @@ def test_dropout_applies_in_training_only() -> None:
     assert torch.equal(a, scheme(x))  # dropout draws from the global generator: seeded, reproducible
 
 
+@pytest.mark.parametrize(("n_tasks", "tasks"), [(3, None), (7, [2, 0])])
+@pytest.mark.parametrize("p", [0.5, 0.8])
+def test_training_with_dropout_equals_eq7_loop_with_the_same_masks(n_tasks: int, tasks: list[int] | None,
+                                                                   p: float) -> None:
+    """The fused ReLU-dropout-mix path (training, dropout > 0): forward and every gradient equal
+    Eq. 7 with each (task, layer, depth) output dropped by the masks the scheme drew."""
+    from sharewise.components.dropout import dropout_mask
+
+    scheme = random_soft(n_tasks, seed=n_tasks)
+    scheme.dropout = p
+    scheme.train()
+    assert scheme._fused_relu_dropout()
+    ids = tasks or list(range(n_tasks))
+    x = torch.randn(len(ids), BATCH, WIDTH)
+    torch.manual_seed(11)
+    y = scheme(x, tasks)
+    torch.manual_seed(11)  # the same masks, in the scheme's order: one per depth, [T'*B, W, L]
+    masks = [dropout_mask((len(ids) * BATCH, WIDTH, DEPTH), p, torch.float32) for _ in range(DEPTH)]
+    outs = []
+    for i, t in enumerate(ids):
+        h = x[i]
+        for k in range(DEPTH):
+            keep, scale = masks[k]
+            keep = keep.view(len(ids), BATCH, WIDTH, DEPTH)[i]
+            s = torch.softmax(scheme.logits[t, :, k], dim=0)
+            h = sum(s[j] * torch.relu(h @ scheme.bank.layer_weight(j)[0] + scheme.bank.layer_weight(j)[1])
+                    * keep[..., j] * scale for j in range(DEPTH))
+        outs.append(h)
+    ref = torch.stack(outs)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-6)
+    assert all(0 < float(keep.mean()) < 1 for keep, _ in masks)  # the masks really drop
+    torch.manual_seed(11)
+    assert not torch.allclose(scheme.eval()(x, tasks), y)  # ... and evaluation does not
+    scheme.train()
+    g = torch.randn_like(y)
+    params = list(scheme.parameters())
+    for a, b in zip(torch.autograd.grad((y * g).sum(), params), torch.autograd.grad((ref * g).sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_every_parameter_gets_a_gradient_including_logits() -> None:
     scheme = random_soft(3, identity=True)
     scheme.train()
@@ -286,7 +326,7 @@ def test_learned_structure_reports_scales() -> None:
 
 # -- the fast dropout ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
+@pytest.mark.parametrize("p", [0.2, 0.25, 0.5, 0.75, 0.8])
 def test_fast_dropout_keeps_1_minus_p_and_is_unbiased(p: float) -> None:
     from sharewise.components.dropout import packed_dropout as _dropout
 
@@ -322,6 +362,21 @@ def test_fast_dropout_mask_equals_the_boolean_mask(dtype: torch.dtype) -> None:
     bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
     keep = (bits.view(torch.int16)[:x.numel()].view(x.shape) >= dropped - 32768).to(dtype)
     assert y.dtype == dtype and torch.equal(y, x * keep.mul_(65536.0 / (65536 - dropped)))
+
+
+def test_fast_dropout_draws_the_fewest_bits_that_give_p_exactly() -> None:
+    """p = 0.5 uses one random bit per element, 0.25 / 0.75 two, 0.8 the 16-bit lanes."""
+    from sharewise.components.dropout import _lane_bits, dropout_mask
+
+    assert [_lane_bits(p) for p in (0.5, 0.25, 0.75, 0.125, 0.8, 0.2)] == [1, 2, 2, 4, None, None]
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    keep, scale = dropout_mask((1000, 64), 0.5, torch.float32)
+    assert scale == 2.0 and set(keep.unique().tolist()) == {0.0, 1.0}
+    torch.set_rng_state(state)
+    words = torch.empty(1000, dtype=torch.int64).random_(-(2**63), None)  # 64,000 bits = 1000 words
+    bits = (words.view(torch.uint8).long().unsqueeze(1) >> torch.arange(8)) & 1
+    assert torch.equal(keep.flatten(), bits.flatten().float())  # bit i of the stream keeps element i
 
 
 def test_fast_dropout_edge_cases() -> None:

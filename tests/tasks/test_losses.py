@@ -123,3 +123,28 @@ def test_regression_with_different_widths_averages_each_tasks_own_columns() -> N
     torch.testing.assert_close(loss[0], F.mse_loss(out[0, :, :1], tasks[0].y_train))
     torch.testing.assert_close(loss[1], F.mse_loss(out[1], tasks[1].y_train))
     torch.testing.assert_close(errors[1], ((out[1] - tasks[1].y_train) ** 2).mean(1).sum())
+
+
+def test_groups_covering_the_whole_batch_skip_the_gather_and_agree_with_subsets() -> None:
+    """All tasks of one kind in order take the no-copy path; any order / subset gives the same
+    per-task losses as the full batch."""
+    from sharewise.tasks.losses import MultiTaskLoss
+    from sharewise.tasks.spec import TaskData
+
+    torch.manual_seed(0)
+    x = torch.zeros(2, 3)
+    kinds = [("binary", 1), ("multiclass", 4), ("binary", 1), ("regression", 2)]
+    tasks = [TaskData(f"t{i}", k, c, x, torch.zeros(2, dtype=torch.long) if k != "regression" else torch.zeros(2, c),
+                      x, torch.zeros(2, dtype=torch.long) if k != "regression" else torch.zeros(2, c),
+                      x, torch.zeros(2, dtype=torch.long) if k != "regression" else torch.zeros(2, c))
+             for i, (k, c) in enumerate(kinds)]
+    loss_fn = MultiTaskLoss(tasks)
+    out = torch.randn(4, 8, 4)
+    y = torch.stack([torch.randint(0, 2, (8, 2)).float(), torch.randint(0, 4, (8, 2)).float(),
+                     torch.randint(0, 2, (8, 2)).float(), torch.randn(8, 2)])
+    full, full_err = loss_fn(out, y)
+    assert loss_fn._groups([0, 2])["binary"][0] is None  # whole batch, in order: no index
+    for ids in ([0, 2], [2, 0], [1], [3, 1, 0]):
+        part, err = loss_fn(out[ids], y[ids], ids)
+        torch.testing.assert_close(part, full[ids])
+        torch.testing.assert_close(err, full_err[ids])

@@ -143,10 +143,13 @@ class DenseLayerBank(LayerBank):
     layer_axis_last = True
 
     def forward_all_last(self, x: Tensor) -> Tensor:
+        return self._act(self.linear_all_last(x))  # [N, out, L]
+
+    def linear_all_last(self, x: Tensor) -> Tensor:
+        """x [N, in] -> [N, out, L]: every layer's pre-activation, layer axis last (one GEMM)."""
         n = x.shape[0]
         flat_w = self.weight.permute(0, 2, 1).reshape(self.in_width, self.width * self.n_layers)  # [in, out*L]
-        y = torch.addmm(self.bias.t().reshape(-1), x, flat_w)  # [N, out*L]
-        return self._act(y).view(n, self.width, self.n_layers)  # [N, out, L]
+        return torch.addmm(self.bias.t().reshape(-1), x, flat_w).view(n, self.width, self.n_layers)
 
     def _index(self, layer_of_task: Sequence[int]) -> Tensor:
         key = tuple(int(j) for j in layer_of_task)

@@ -23,11 +23,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from sharewise.components.dropout import packed_dropout
+from sharewise.components.dropout import dropout_mask, packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
+from sharewise.sharing._soft_mix import relu_dropout_mix
 from sharewise.sharing.base import SharingScheme, StructureFigure, task_list
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
 
@@ -70,6 +71,8 @@ class SoftOrdering(SharingScheme):
         if not self.bank.layer_axis_last:
             return self._forward_layer_first(x, t, b, tasks)
         mix = self.scales(tasks)  # [T', J, D]
+        if self._fused_relu_dropout():
+            return self._forward_fused(x, mix, t, b)
         y = x
         for k in range(self.depth):
             flat = y.reshape(t * b, *y.shape[2:])  # [T'*B, *f]
@@ -78,6 +81,22 @@ class SoftOrdering(SharingScheme):
                 outs = torch.cat([outs, flat.unsqueeze(-1)], -1)  # [T'*B, *f, J]
             y = torch.bmm(outs.view(t, -1, outs.shape[-1]), mix[:, :, k:k + 1])  # [T', B*f, 1]
             y = y.view(t, b, *outs.shape[1:-1])  # [T', B, *f']
+        return y
+
+    def _fused_relu_dropout(self) -> bool:
+        """Training a ReLU dense bank with dropout and no identity: ReLU, dropout and mix are one
+        node per depth (``sharing/_soft_mix.py``; fewer passes over ``[T'*B, W, L]``)."""
+        return (self.training and 0.0 < round(self.dropout * 65536) < 65536 and not self.identity
+                and getattr(self.bank, "activation_name", None) == "relu" and hasattr(self.bank, "linear_all_last"))
+
+    def _forward_fused(self, x: Tensor, mix: Tensor, t: int, b: int) -> Tensor:
+        y = x
+        for k in range(self.depth):
+            pre = self.bank.linear_all_last(y.reshape(t * b, -1))  # [T'*B, W, L]
+            keep, scale = dropout_mask(pre.shape, self.dropout, pre.dtype, pre.device)  # as packed_dropout draws it
+            n_layers = pre.shape[-1]
+            y = relu_dropout_mix(pre.view(t, -1, n_layers), keep.view(t, -1, n_layers), mix[:, :, k:k + 1], scale)
+            y = y.view(t, b, -1)  # [T', B, W]
         return y
 
     def _forward_layer_first(self, x: Tensor, t: int, b: int, tasks: Sequence[int] | None) -> Tensor:

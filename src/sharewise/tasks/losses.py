@@ -47,7 +47,7 @@ class MultiTaskLoss(nn.Module):
         self.register_buffer("regression_mask", reg_mask)  # [T, O]
         self._groups_cache: dict[tuple[int, ...], dict[str, tuple[Tensor, Tensor]]] = {}
 
-    def _groups(self, tasks: Sequence[int] | None) -> dict[str, tuple[Tensor, Tensor]]:
+    def _groups(self, tasks: Sequence[int] | None) -> dict[str, tuple[Tensor | None, Tensor]]:
         """kind (``'+masked'`` when a task of the group may miss labels) -> (positions in the
         stacked batch, task indices), cached per task tuple."""
         ids = tuple(range(len(self.kinds))) if tasks is None else tuple(int(t) for t in tasks)
@@ -59,7 +59,9 @@ class MultiTaskLoss(nn.Module):
                 if pos:
                     dev = self.logit_pad.device
                     key = kind + ("+masked" if any(self.masked[ids[p]] for p in pos) else "")
-                    cached[key] = (torch.tensor(pos, device=dev),
+                    # None: the group is the whole stacked batch in order (no gather / scatter)
+                    every = pos == list(range(len(ids)))
+                    cached[key] = (None if every else torch.tensor(pos, device=dev),
                                    torch.tensor([ids[p] for p in pos], device=dev))
             self._groups_cache[ids] = cached
         return cached
@@ -74,54 +76,54 @@ class MultiTaskLoss(nn.Module):
         needs only the loss; the counts cost ~5 ops per step).
         """
         n_tasks, batch = outputs.shape[:2]
-        loss = outputs.new_zeros(n_tasks)
-        errors = outputs.new_zeros(n_tasks) if count_errors else None
+        loss = outputs.new_zeros(0)  # replaced by the first group's values (sized by _put)
+        errors = outputs.new_zeros(0) if count_errors else None
         for kind, (pos, ids) in self._groups(tasks).items():
-            out = outputs.index_select(0, pos)  # [G, B, O]
-            tgt = targets.index_select(0, pos)  # [G, B, Y]
+            out = _rows(outputs, pos)  # [G, B, O]
+            tgt = _rows(targets, pos)  # [G, B, Y]
             if kind == "multiclass":
                 logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1)  # [G, B, O]
                 labels = tgt[..., 0].long()  # [G, B]
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                     reduction="none").view(len(pos), batch)
-                loss = loss.index_copy(0, pos, ce.mean(1))
+                                     reduction="none").view(len(ids), batch)
+                loss = _put(loss, pos, ce.mean(1), n_tasks)
                 if errors is not None:
-                    errors = errors.index_copy(0, pos, (logits.argmax(-1) != labels).sum(1).to(loss.dtype))
+                    errors = _put(errors, pos, (logits.argmax(-1) != labels).sum(1).to(loss.dtype), n_tasks)
             elif kind == "multiclass+masked":
                 logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1)  # [G, B, O]
                 labels = tgt[..., 0].long()  # [G, B], -1 where missing
                 valid = labels >= 0  # [G, B]
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                     ignore_index=MISSING_LABEL, reduction="none").view(len(pos), batch)
-                loss = loss.index_copy(0, pos, ce.sum(1) / valid.sum(1).clamp(min=1))
+                                     ignore_index=MISSING_LABEL, reduction="none").view(len(ids), batch)
+                loss = _put(loss, pos, ce.sum(1) / valid.sum(1).clamp(min=1), n_tasks)
                 if errors is not None:
                     wrong = (logits.argmax(-1) != labels) & valid
-                    errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
+                    errors = _put(errors, pos, wrong.sum(1).to(loss.dtype), n_tasks)
             elif kind == "binary":
                 logit, label = out[..., 0], tgt[..., 0]  # [G, B]
                 bce = F.binary_cross_entropy_with_logits(logit, label, reduction="none")
-                loss = loss.index_copy(0, pos, bce.mean(1))
+                loss = _put(loss, pos, bce.mean(1), n_tasks)
                 if errors is not None:
                     wrong = (logit > 0).to(label.dtype) != label
-                    errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
+                    errors = _put(errors, pos, wrong.sum(1).to(loss.dtype), n_tasks)
             elif kind == "binary+masked":
                 logit, label = out[..., 0], tgt[..., 0]  # [G, B], label -1 where missing
                 valid = label >= 0
                 label = label.clamp(min=0)
                 bce = F.binary_cross_entropy_with_logits(logit, label, reduction="none") * valid
-                loss = loss.index_copy(0, pos, bce.sum(1) / valid.sum(1).clamp(min=1))
+                loss = _put(loss, pos, bce.sum(1) / valid.sum(1).clamp(min=1), n_tasks)
                 if errors is not None:
                     wrong = ((logit > 0).to(label.dtype) != label) & valid
-                    errors = errors.index_copy(0, pos, wrong.sum(1).to(loss.dtype))
+                    errors = _put(errors, pos, wrong.sum(1).to(loss.dtype), n_tasks)
             elif kind == "regression":
                 mask = self.regression_mask.index_select(0, ids).unsqueeze(1)  # [G, 1, O]
                 width = tgt.shape[-1]
                 diff = (out[..., :width] - tgt) * mask[..., :width]  # [G, B, Y]
                 n_cols = mask.sum(-1)  # [G, 1]
                 sq = diff.pow(2).sum(-1) / n_cols  # [G, B]
-                loss = loss.index_copy(0, pos, sq.mean(1))
+                loss = _put(loss, pos, sq.mean(1), n_tasks)
                 if errors is not None:
-                    errors = errors.index_copy(0, pos, sq.sum(1).detach())
+                    errors = _put(errors, pos, sq.sum(1).detach(), n_tasks)
             else:  # regression+masked
                 mask = self.regression_mask.index_select(0, ids).unsqueeze(1)  # [G, 1, O]
                 width = tgt.shape[-1]
@@ -129,10 +131,24 @@ class MultiTaskLoss(nn.Module):
                 diff = (out[..., :width] - torch.where(valid, tgt, 0.0)) * valid  # [G, B, Y]
                 n_cols = mask.sum(-1)  # [G, 1]
                 sq = diff.pow(2)
-                loss = loss.index_copy(0, pos, sq.sum((1, 2)) / valid.sum((1, 2)).clamp(min=1))
+                loss = _put(loss, pos, sq.sum((1, 2)) / valid.sum((1, 2)).clamp(min=1), n_tasks)
                 if errors is not None:
-                    errors = errors.index_copy(0, pos, (sq.sum(-1) / n_cols).sum(1).detach())
+                    errors = _put(errors, pos, (sq.sum(-1) / n_cols).sum(1).detach(), n_tasks)
         return loss, None if errors is None else errors.detach()
+
+
+def _rows(x: Tensor, pos: Tensor | None) -> Tensor:
+    return x if pos is None else x.index_select(0, pos)
+
+
+def _put(dst: Tensor, pos: Tensor | None, values: Tensor, n_tasks: int) -> Tensor:
+    """``dst [n_tasks]`` (empty: zeros) with rows ``pos`` set to ``values`` (all rows in order:
+    ``values`` itself)."""
+    if pos is None:
+        return values
+    if dst.numel() == 0:
+        dst = values.new_zeros(n_tasks)
+    return dst.index_copy(0, pos, values)
 
 
 def _may_miss(task: object) -> bool:

@@ -1,0 +1,45 @@
+"""One soft-ordering depth's ReLU, dropout and per-task mix as one autograd node.
+
+With the candidate axis innermost, depth k of Eq. 7 is
+
+    y_t = sum_j s(t, j, k) * dropout(relu(a_t,j)),   a = the bank's pre-activations [T', M, L],
+
+which as separate ops is five passes over ``[T', M, L]`` forward (ReLU, mask to float, mask
+scale, multiply, mix) and as many backward. Here the forward is ReLU, one multiply by the 0/1
+mask and the mix with the dropout scale folded into the (tiny) mixing weights; the backward uses
+that ``relu(a) * keep > 0`` exactly where both the ReLU and the mask pass the gradient, so the
+saved product is the only mask needed (one ``threshold_backward``). Exact up to float rounding
+against ReLU, ``packed_dropout`` with the same mask, and the mix (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+class _ReluMaskMix(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, pre: Tensor, keep: Tensor, s: Tensor, scale: float) -> Tensor:
+        masked = pre.clamp_min(0.0).mul_(keep)  # [T', M, L]
+        s_scaled = s * scale  # [T', L, 1]
+        ctx.save_for_backward(masked, s_scaled)
+        ctx.scale = scale
+        return torch.bmm(masked, s_scaled)  # [T', M, 1]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        masked, s_scaled = ctx.saved_tensors
+        grad_pre = grad_s = None
+        if ctx.needs_input_grad[2]:
+            grad_s = torch.bmm(masked.transpose(1, 2), grad).mul_(ctx.scale)  # [T', L, 1]
+        if ctx.needs_input_grad[0]:
+            grad_pre = torch.ops.aten.threshold_backward(grad * s_scaled.transpose(1, 2), masked, 0.0)
+        return grad_pre, None, grad_s, None
+
+
+def relu_dropout_mix(pre: Tensor, keep: Tensor, s: Tensor, scale: float) -> Tensor:
+    """``pre, keep [T', M, L]``, ``s [T', L, 1]`` -> ``[T', M, 1]`` = (relu(pre) * keep * scale) @ s."""
+    return _ReluMaskMix.apply(pre, keep, s, scale)
