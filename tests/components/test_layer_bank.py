@@ -59,6 +59,31 @@ def test_forward_all_last_is_forward_all_with_the_layer_axis_last_and_same_gradi
     torch.testing.assert_close(module_bank.forward_all_last(x), module_bank.forward_all(x).movedim(0, -1))
 
 
+def test_forward_chain_equals_forward_one_in_a_loop_bit_for_bit() -> None:
+    """The unbind-cut chain (parallel ordering's path) has the loop's outputs and gradients exactly;
+    layers it skips get zero gradient."""
+    from sharewise.components.dropout import packed_dropout
+    from sharewise.components.layer_bank import LayerBank
+
+    bank = dense_bank(n_layers=5, width=6)
+    x = torch.randn(40, 6)
+
+    def between(h: Tensor) -> Tensor:
+        return packed_dropout(h, 0.5, True)
+
+    results = []
+    for chain in (LayerBank.forward_chain, DenseLayerBank.forward_chain):
+        torch.manual_seed(1)  # the same dropout masks
+        y = chain(bank, x, [3, 0, 1, 2], between)
+        results.append((y, *torch.autograd.grad((y * y).sum(), [bank.weight, bank.bias])))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    assert torch.equal(results[1][1][:, 4], torch.zeros(6, 6)) and torch.equal(results[1][2][4], torch.zeros(6))
+    module_bank = ModuleLayerBank([nn.Linear(6, 6), nn.Linear(6, 6)])  # the loop, for other banks
+    torch.testing.assert_close(module_bank.forward_chain(x, [1, 0], torch.relu),
+                               torch.relu(module_bank.forward_one(0, torch.relu(module_bank.forward_one(1, x)))))
+
+
 def test_forward_selected_equals_forward_one_per_task_and_gradients() -> None:
     bank = dense_bank(n_layers=4)
     layer_of_task = [2, 0, 2, 3, 1]
