@@ -162,11 +162,18 @@ class DenseLayerBank(LayerBank):
     def forward_all_last(self, x: Tensor) -> Tensor:
         return self._act(self.linear_all_last(x))  # [N, out, L]
 
-    def linear_all_last(self, x: Tensor) -> Tensor:
-        """x [N, in] -> [N, out, L]: every layer's pre-activation, layer axis last (one GEMM)."""
-        n = x.shape[0]
-        flat_w = self.weight.permute(0, 2, 1).reshape(self.in_width, self.width * self.n_layers)  # [in, out*L]
-        return torch.addmm(self.bias.t().reshape(-1), x, flat_w).view(n, self.width, self.n_layers)
+    def linear_all_last(self, x: Tensor, weights: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """x [N, in] -> [N, out, L]: every layer's pre-activation, layer axis last (one GEMM).
+
+        ``weights``: :meth:`weights_all_last`, computed once by a caller that applies the bank
+        several times (soft ordering, at every depth) instead of one weight copy per call."""
+        flat_w, flat_b = self.weights_all_last() if weights is None else weights
+        return torch.addmm(flat_b, x, flat_w).view(x.shape[0], self.width, self.n_layers)
+
+    def weights_all_last(self) -> tuple[Tensor, Tensor]:
+        """The weights ``[in, out*L]`` and bias ``[out*L]`` of :meth:`linear_all_last` (copies)."""
+        flat_w = self.weight.permute(0, 2, 1).reshape(self.in_width, self.width * self.n_layers)
+        return flat_w, self.bias.t().reshape(-1)
 
     def _index(self, layer_of_task: Sequence[int]) -> Tensor:
         key = tuple(int(j) for j in layer_of_task)

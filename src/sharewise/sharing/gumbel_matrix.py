@@ -183,6 +183,13 @@ class _ModularScheme(SharingScheme):
         }
 
 
+def _task_rows(x: Tensor, ids: list[int]) -> Tensor:
+    """``x[ids]``; a slice (a view, no gather) when ``ids`` are consecutive (one task, all tasks)."""
+    if ids and ids == list(range(ids[0], ids[0] + len(ids))):
+        return x[ids[0]:ids[0] + len(ids)]
+    return x[ids]
+
+
 def _cosine(per_task: dict[str, list[list[int]]], flat: Tensor) -> list[list[float]]:
     try:
         from sharewise.analysis.embeddings import cosine_similarity_matrix, task_embeddings
@@ -222,7 +229,7 @@ class GumbelMatrix(_ModularScheme):
     # --- sampling -------------------------------------------------------------------------
     def allocation(self, tasks: Sequence[int] | None = None) -> list[Tensor]:
         ids = task_list(tasks, self.n_tasks)
-        logits = [lg[ids] for lg in self.logits]  # per layer [T', C_l, 2]
+        logits = [_task_rows(lg, ids) for lg in self.logits]  # per layer [T', C_l, 2]
         if not self.training and not self.eval_sampling:
             z = [ml_allocation(lg) for lg in logits]
         else:

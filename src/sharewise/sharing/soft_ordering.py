@@ -87,12 +87,13 @@ class SoftOrdering(SharingScheme):
         """Training a ReLU dense bank with dropout and no identity: ReLU, dropout and mix are one
         node per depth (``sharing/_soft_mix.py``; fewer passes over ``[T'*B, W, L]``)."""
         return (self.training and 0.0 < round(self.dropout * 65536) < 65536 and not self.identity
-                and getattr(self.bank, "activation_name", None) == "relu" and hasattr(self.bank, "linear_all_last"))
+                and getattr(self.bank, "activation_name", None) == "relu" and hasattr(self.bank, "weights_all_last"))
 
     def _forward_fused(self, x: Tensor, mix: Tensor, t: int, b: int) -> Tensor:
         y = x
+        weights = self.bank.weights_all_last()  # once for every depth (one weight copy, not D)
         for k in range(self.depth):
-            pre = self.bank.linear_all_last(y.reshape(t * b, -1))  # [T'*B, W, L]
+            pre = self.bank.linear_all_last(y.reshape(t * b, -1), weights)  # [T'*B, W, L]
             keep, scale = dropout_mask(pre.shape, self.dropout, pre.dtype, pre.device)  # as packed_dropout draws it
             n_layers = pre.shape[-1]
             y = relu_dropout_mix(pre.view(t, -1, n_layers), keep.view(t, -1, n_layers), mix[:, :, k:k + 1], scale)
