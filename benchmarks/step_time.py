@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("overrides", nargs="*", metavar="key=value")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # key=value overrides may follow the options
     data = apply_overrides(read_yaml(args.config), args.overrides)
     base = parse_config(data)
     torch.set_num_threads(base.train.threads or 1)

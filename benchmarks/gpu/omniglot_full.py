@@ -252,6 +252,7 @@ def calibrate_plan_and_run(args: argparse.Namespace, out: Path, work: Path, star
     from sharewise.training.signals import StopRequest
 
     o50_over, o20_over = (TINY[O50], TINY[O20]) if args.tiny else ([], [])
+    o50_over, o20_over = o50_over + args.o50_override, o20_over + args.o20_override
     base = TINY_BASELINE if args.tiny else O20_BASELINE
     o50 = calibrate(O50, O50_SCHEMES, o50_over, args.data_dir, 1 if args.tiny else 3, base)
     o20 = calibrate(O20, O20_SCHEMES, o20_over, args.data_dir, 1 if args.tiny else 2, base)
@@ -285,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=480.0,
                     help="wall-clock budget of the whole script (the device tool allows 600 s a command)")
     ap.add_argument("--seeds", default="0", help="comma-separated seeds")
+    ap.add_argument("--o50-override", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every Omniglot-50 run (repeatable), e.g. tasks.options.counts=[14,2,4]")
+    ap.add_argument("--o20-override", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for both Omniglot-20 runs (repeatable), e.g. train.task_lr=0.002")
     ap.add_argument("--tiny", action="store_true", help="toy size on the CPU: checks the whole path in < 1 minute")
     args = ap.parse_args(argv)
     start = time.time()

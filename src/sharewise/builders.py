@@ -23,8 +23,8 @@ from sharewise.sharing import CoreSpec, create_scheme
 from sharewise.tasks.spec import TaskData
 
 
-def _conv_bank(n: int, channels: int, kernel_size: int, pool: bool) -> LayerBank:
-    return ModuleLayerBank([ConvPoolLayer(channels, kernel_size, pool) for _ in range(n)])
+def _conv_bank(n: int, channels: int, kernel_size: int, pool: bool, init: str = "torch") -> LayerBank:
+    return ModuleLayerBank([ConvPoolLayer(channels, kernel_size, pool, init) for _ in range(n)])
 
 
 def _encoders(cfg: RunConfig, tasks: Sequence[TaskData]) -> tuple[nn.Module, tuple[int, ...]]:
@@ -57,7 +57,8 @@ def _make_bank_fn(cfg: RunConfig, feature_shape: tuple[int, ...]) -> Any:
     if len(feature_shape) != 3:
         raise ConfigError(f"a conv core (model.core.kind=conv) needs image inputs [C, H, W] at the core, got "
                           f"{list(feature_shape)}; use model.encoder.kind=channel_pad with image tasks")
-    return partial(_conv_bank, channels=core_cfg.width, kernel_size=core_cfg.kernel_size, pool=core_cfg.pool)
+    return partial(_conv_bank, channels=core_cfg.width, kernel_size=core_cfg.kernel_size, pool=core_cfg.pool,
+                   init=core_cfg.init)
 
 
 def uses_components(cfg: RunConfig) -> bool:

@@ -10,11 +10,22 @@ class ConvPoolLayer(nn.Module):
 
     Channels in equal channels out, so the layer can be applied at any depth, which soft and
     permuted ordering need (the paper pads the 1-channel image to 53 channels for this reason).
+
+    ``init="torch"``: PyTorch's Conv2d default (weights and biases uniform +-1/sqrt(fan_in)).
+    ``init="glorot"``: Glorot-uniform weights and zero biases, Keras' default and so the
+    soft-ordering paper's (its experiments ran in Keras); the dense core banks use it too. On a
+    zero-padded image only 1 of the 53 input channels carries signal, so under the PyTorch default
+    the random biases outweigh the image in every layer.
     """
 
-    def __init__(self, channels: int, kernel_size: int = 3, pool: bool = True) -> None:
+    def __init__(self, channels: int, kernel_size: int = 3, pool: bool = True, init: str = "torch") -> None:
         super().__init__()
+        if init not in ("torch", "glorot"):
+            raise ValueError(f"ConvPoolLayer init must be 'torch' or 'glorot', got {init!r}")
         self.conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2)
+        if init == "glorot":
+            nn.init.xavier_uniform_(self.conv.weight)
+            nn.init.zeros_(self.conv.bias)
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:  # [N, C, H, W] -> [N, C, H', W']

@@ -46,6 +46,9 @@ class CoreConfig:
     activation: str = _opt("relu", ("relu", "linear", "tanh", "sigmoid"))
     kernel_size: int = _opt(3, minimum=1)
     pool: bool = _opt(True, doc="2x2 max pool after each conv layer")
+    init: str = _opt("torch", ("torch", "glorot"),
+                     doc="conv layers' initialisation: PyTorch's Conv2d default, or Glorot-uniform weights and zero "
+                         "biases (Keras' default, the soft-ordering paper's framework; dense cores always use it)")
     blocks: list | dict | None = _opt(None, doc="the user's own core blocks: a list of D `_component_` specs, or "
                                            "one that returns the list (a backbone split into stages); then "
                                            "kind/width/activation/kernel_size/pool are not used and depth = D")

@@ -134,7 +134,7 @@ def ignored_keys(cfg: RunConfig, data: dict[str, Any]) -> list[str]:
     if cfg.model.core.kind == "dense":
         problems += [f"model.core.{k}: has no effect with model.core.kind=dense (it applies to conv cores); "
                      f"remove it, got {getattr(cfg.model.core, k)!r}"
-                     for k in ("kernel_size", "pool") if is_set(data, f"model.core.{k}", getattr(CoreConfig(), k))]
+                     for k in ("kernel_size", "pool", "init") if is_set(data, f"model.core.{k}", getattr(CoreConfig(), k))]
     if cfg.model.encoder.kind != "dense" and is_set(data, "model.encoder.activation", EncoderConfig().activation):
         problems.append(f"model.encoder.activation: has no effect with model.encoder.kind={cfg.model.encoder.kind} "
                         f"(only dense encoders have one); remove it, got {cfg.model.encoder.activation!r}")
