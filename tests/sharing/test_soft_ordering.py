@@ -307,6 +307,19 @@ def test_training_with_dropout_equals_eq7_loop_with_the_same_masks(n_tasks: int,
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_fused_training_path_under_bf16_autocast_gives_float32_gradients() -> None:
+    scheme = random_soft(3, seed=4)
+    scheme.dropout = 0.5
+    scheme.train()
+    x = torch.randn(3, BATCH, WIDTH)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = scheme(x)
+    assert y.dtype == torch.bfloat16
+    y.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in scheme.parameters())
+    assert scheme.logits.grad.abs().sum() > 0
+
+
 def test_every_parameter_gets_a_gradient_including_logits() -> None:
     scheme = random_soft(3, identity=True)
     scheme.train()

@@ -44,4 +44,9 @@ class _ReluMaskMix(torch.autograd.Function):
 
 def relu_dropout_mix(pre: Tensor, keep: Tensor, s: Tensor, scale: float) -> Tensor:
     """``pre, keep [T', M, L]``, ``s [T', L, 1]`` -> ``[T', M, 1]`` = (relu(pre) * keep * scale) @ s."""
+    device = pre.device.type
+    if torch.is_autocast_enabled(device):  # as autocast runs the bmm: every operand in its dtype
+        dtype = torch.get_autocast_dtype(device)
+        with torch.autocast(device, enabled=False):
+            return _ReluMaskMix.apply(pre.to(dtype), keep.to(dtype), s.to(dtype), scale)
     return _ReluMaskMix.apply(pre, keep, s, scale)
