@@ -162,6 +162,9 @@ def per_update(data_dir: str, rounds: int, updates: int) -> None:
     from sharewise.runner import prepare
     from sharewise.training.trainer import Trainer
 
+    if not (Path(data_dir) / "mnist").is_dir():
+        print(f"per-update timing skipped: no MNIST under {data_dir} (pass --data-dir, or --no-update)", flush=True)
+        return
     variants = {"conv": "conv", "unfold": "unfold", "default": None}
     trainers = {}
     for name, impl in variants.items():
