@@ -35,7 +35,7 @@ from sharewise.reporting.headline import headline_markdown, load_runs, task_grou
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("roots", nargs="+", metavar="RUN_ROOT")
-    ap.add_argument("--accuracy", action="store_true", help="report test accuracy % instead of test error %")
+    ap.add_argument("--accuracy", action="store_true", help="report test accuracy %% instead of test error %%")
     ap.add_argument("--paired", action="append", default=None, metavar="A,B",
                     help="paired t-test of scheme label A minus B over seeds (repeatable)")
     ap.add_argument("--group-note", default=None,
