@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ from sharewise.builders import build_model
 from sharewise.config import parse_config
 from sharewise.tasks.spec import TaskData
 from sharewise.training.trainer import Trainer
+
+from _timing import interleaved_seconds  # benchmarks/ (the script's own folder)
 
 
 def image_tasks(n_tasks: int, size: int, classes: int, rows: int) -> list[TaskData]:
@@ -89,15 +90,7 @@ def main() -> None:
     ]
     for label, make_cfg, tasks, size in setups:
         steps = {p: make_step(make_cfg(p, size), tasks) for p in ("fp32", "bf16")}
-        for step in steps.values():
-            step()  # warm-up (oneDNN primitives, Adam state)
-        samples: dict[str, list[float]] = {p: [] for p in steps}
-        for _ in range(args.rounds):
-            for p, step in steps.items():
-                t0 = time.perf_counter()
-                for _ in range(args.block):
-                    step()
-                samples[p].append((time.perf_counter() - t0) / args.block)
+        samples = interleaved_seconds(steps, args.rounds, args.block)
         f32, b16 = statistics.median(samples["fp32"]), statistics.median(samples["bf16"])
         load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
         print(f"{label}: fp32 {f32:.3f} s/step, bf16 {b16:.3f} s/step; bf16 speed-up: {f32 / b16:.2f}x "

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,6 +35,8 @@ from sharewise.builders import build_model
 from sharewise.config import parse_config
 from sharewise.tasks.spec import TaskData
 from sharewise.training.trainer import Trainer
+
+from _timing import interleaved_seconds  # benchmarks/ (the script's own folder)
 
 SCHEMES = ("parallel", "soft_ordering", "gumbel_matrix")
 FEATURES, ROWS, BATCH, WIDTH, DEPTH = 28, 512, 32, 32, 4
@@ -87,16 +88,7 @@ def main() -> None:
         tasks = school_like_tasks(n_tasks)
         steps = {s: make_step(s, tasks) for s in SCHEMES}
         flops = {s: count_flops(step) for s, step in steps.items()}
-        for step in steps.values():
-            for _ in range(3):
-                step()  # warm-up: allocator, Adam state
-        samples: dict[str, list[float]] = {s: [] for s in SCHEMES}
-        for _ in range(args.rounds):
-            for s, step in steps.items():
-                t0 = time.perf_counter()
-                for _ in range(args.block):
-                    step()
-                samples[s].append((time.perf_counter() - t0) / args.block)
+        samples = interleaved_seconds(steps, args.rounds, args.block, warmup=3)
         for s in SCHEMES:
             sec = statistics.median(samples[s])
             per_task[s][n_tasks] = sec / n_tasks

@@ -29,6 +29,8 @@ from sharewise.data.tasksets import build_tasks
 from sharewise.tasks.spec import check_task_list
 from sharewise.training.trainer import Trainer
 
+from _timing import interleaved_seconds  # benchmarks/ (the script's own folder)
+
 
 def load_average() -> str:
     path = Path("/proc/loadavg")
@@ -80,15 +82,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
           f"{torch.get_num_threads()} thread(s); device {device}; load average {load_average()}", flush=True)
     setups = {(s, p): make_step(setup_config(data, s, p), tasks, device)
               for s in args.schemes.split(",") for p in args.precision.split(",")}
-    for step in setups.values():
-        step()  # warm-up: oneDNN primitives, optimiser state
-    samples: dict[tuple[str, str], list[float]] = {k: [] for k in setups}
-    for _ in range(args.rounds):
-        for key, step in setups.items():
-            t = time.perf_counter()
-            for _ in range(args.steps):
-                step()
-            samples[key].append((time.perf_counter() - t) / args.steps)
+    samples = interleaved_seconds(setups, args.rounds, args.steps)
     rows = []
     for (scheme, precision), values in samples.items():
         per_step = statistics.median(values)
