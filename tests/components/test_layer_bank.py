@@ -59,29 +59,37 @@ def test_forward_all_last_is_forward_all_with_the_layer_axis_last_and_same_gradi
     torch.testing.assert_close(module_bank.forward_all_last(x), module_bank.forward_all(x).movedim(0, -1))
 
 
-def test_forward_chain_equals_forward_one_in_a_loop_bit_for_bit() -> None:
-    """The unbind-cut chain (parallel ordering's path) has the loop's outputs and gradients exactly;
-    layers it skips get zero gradient."""
+@pytest.mark.parametrize("p", [0.5, 0.8, 0.0, 1.0])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_forward_chain_equals_forward_one_and_dropout_in_a_loop_bit_for_bit(p: float, activation: str) -> None:
+    """The dense chain (parallel ordering's path: unbind-cut weights, one draw for every layer's
+    mask, in-place ReLU) has the loop's outputs and gradients exactly, with the masks that
+    ``packed_dropout`` draws layer by layer from the same seed; layers it skips get zero gradient."""
     from sharewise.components.dropout import packed_dropout
     from sharewise.components.layer_bank import LayerBank
 
-    bank = dense_bank(n_layers=5, width=6)
+    bank = dense_bank(n_layers=5, width=6, activation=activation)
     x = torch.randn(40, 6)
-
-    def between(h: Tensor) -> Tensor:
-        return packed_dropout(h, 0.5, True)
-
-    results = []
+    torch.manual_seed(1)
+    ref = x
+    for j in [3, 0, 1, 2]:
+        ref = packed_dropout(bank.forward_one(j, ref), p, True)
+    ref_next = torch.rand(2)  # the chain must leave the generator where the loop left it
+    results = [(ref, *torch.autograd.grad((ref * ref).sum(), [bank.weight, bank.bias]), ref_next)]
     for chain in (LayerBank.forward_chain, DenseLayerBank.forward_chain):
         torch.manual_seed(1)  # the same dropout masks
-        y = chain(bank, x, [3, 0, 1, 2], between)
-        results.append((y, *torch.autograd.grad((y * y).sum(), [bank.weight, bank.bias])))
-    for a, b in zip(*results):
-        assert torch.equal(a, b)
-    assert torch.equal(results[1][1][:, 4], torch.zeros(6, 6)) and torch.equal(results[1][2][4], torch.zeros(6))
+        y = chain(bank, x, [3, 0, 1, 2], p, True)
+        results.append((y, *torch.autograd.grad((y * y).sum(), [bank.weight, bank.bias]), torch.rand(2)))
+    for res in results[1:]:
+        for a, b in zip(results[0], res):
+            assert torch.equal(a, b)
+    if 0 < p < 1:
+        assert 0 < float((results[0][0] == 0).float().mean()) < 1  # the masks really dropped
+        assert not torch.equal(DenseLayerBank.forward_chain(bank, x, [3, 0, 1, 2], p, False), results[0][0])
+    assert torch.equal(results[2][1][:, 4], torch.zeros(6, 6)) and torch.equal(results[2][2][4], torch.zeros(6))
     module_bank = ModuleLayerBank([nn.Linear(6, 6), nn.Linear(6, 6)])  # the loop, for other banks
-    torch.testing.assert_close(module_bank.forward_chain(x, [1, 0], torch.relu),
-                               torch.relu(module_bank.forward_one(0, torch.relu(module_bank.forward_one(1, x)))))
+    torch.testing.assert_close(module_bank.forward_chain(x, [1, 0], 0.0, True),
+                               module_bank.forward_one(0, module_bank.forward_one(1, x)))
 
 
 def test_forward_selected_equals_forward_one_per_task_and_gradients() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -17,15 +19,32 @@ def _lane_bits(p: float) -> int | None:
     return None
 
 
-def _keep_table(bits: int, dropped: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Row v: the keep mask of the 8 // bits lanes of byte v (lane value >= dropped is kept)."""
-    key = (bits, dropped, dtype, device)
+def _keep_table(bits: int, dropped: int, dtype: torch.dtype, device: torch.device, scale: float = 1.0) -> Tensor:
+    """Row v: the keep mask of the 8 // bits lanes of byte v (lane value >= dropped is kept),
+    times ``scale`` (0 or ``dtype(scale)``: the values ``mask.mul_(scale)`` would give)."""
+    key = (bits, dropped, dtype, device, scale)
     table = _TABLES.get(key)
     if table is None:
         shifts = torch.arange(0, 8, bits, device=device)
         lanes = (torch.arange(256, device=device).unsqueeze(1) >> shifts) & ((1 << bits) - 1)  # [256, 8/bits]
-        table = _TABLES[key] = (lanes >= dropped).to(dtype)
+        table = (lanes >= dropped).to(dtype)
+        table = _TABLES[key] = table if scale == 1.0 else table.mul_(scale)
     return table
+
+
+def _n_words(n: int, bits: int | None) -> int:
+    """How many 64-bit random words a mask of n elements draws."""
+    if bits is None:
+        return (n + 3) // 4  # 16-bit lanes
+    per_byte = 8 // bits
+    return ((n + per_byte - 1) // per_byte + 7) // 8
+
+
+def _numel(shape: torch.Size | tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
 
 
 def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype,
@@ -49,32 +68,65 @@ def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dty
 
     Needs ``0 < p < 1`` after rounding (callers handle 0 and 1).
     """
+    keeps, scale = dropout_masks([shape], p, dtype, device)
+    return keeps[0], scale
+
+
+def dropout_masks(shapes: Sequence[torch.Size | tuple[int, ...]], p: float, dtype: torch.dtype,
+                  device: torch.device | str = "cpu", scaled: bool = False) -> tuple[list[Tensor], float]:
+    """The masks of consecutive ``dropout_mask(shape, p, ...)`` calls, one per shape, bit for bit
+    (tested), from one draw of the global RNG: each mask takes the words its own call would have
+    drawn. A chain of layers (parallel ordering, soft ordering's depths) draws all its masks
+    with one ``random_``, one index conversion and one table lookup instead of one of each per
+    layer: at the LibMTL workload's sizes (``[640, 64]`` per layer) these calls cost about as
+    much as the GEMMs.
+
+    ``scaled``: the masks hold 0 and the scale (1 / keep probability) instead of 0 and 1, as
+    ``keep.mul_(scale)`` would give them (for the byte-table lanes the scale is part of the
+    table, one pass less); the returned scale is then the one applied.
+    """
     device = torch.device(device)
-    n = 1
-    for s in shape:
-        n *= int(s)
+    sizes = [_numel(shape) for shape in shapes]
     bits = _lane_bits(p)
+    counts = [_n_words(n, bits) for n in sizes]
+    words = torch.empty(sum(counts), dtype=torch.int64, device=device).random_(-(2**63), None)
+    starts = [0]
+    for c in counts:
+        starts.append(starts[-1] + c)
+    keeps: list[Tensor] = []
     if bits is not None:
         dropped = round(p * (1 << bits))
         per_byte = 8 // bits
-        n_bytes = (n + per_byte - 1) // per_byte
-        words = torch.empty((n_bytes + 7) // 8, dtype=torch.int64, device=device).random_(-(2**63), None)
-        table = _keep_table(bits, dropped, dtype, device)
-        keep = table.index_select(0, words.view(torch.uint8)[:n_bytes].long()).view(-1)[:n].view(shape)
-        return keep, (1 << bits) / ((1 << bits) - dropped)
+        scale = (1 << bits) / ((1 << bits) - dropped)
+        table = _keep_table(bits, dropped, dtype, device, scale if scaled else 1.0)
+        per_word = 64 // bits
+        if all(n % per_word == 0 for n in sizes[:-1]):  # no unused lanes between masks: one slice each
+            flat = table.index_select(0, words.view(torch.uint8).long()).view(-1)
+            return [flat[per_word * a: per_word * a + n].view(shape)
+                    for a, n, shape in zip(starts, sizes, shapes)], scale
+        index = torch.cat([words[a:b].view(torch.uint8)[:(n + per_byte - 1) // per_byte]
+                           for a, b, n in zip(starts, starts[1:], sizes)]).long()
+        flat = table.index_select(0, index).view(-1)
+        offset = 0
+        for n, shape in zip(sizes, shapes):
+            keeps.append(flat[offset: offset + n].view(shape))
+            offset += -(-n // per_byte) * per_byte
+        return keeps, scale
     dropped = round(p * 65536)  # of the 65536 values of u
+    scale = 65536.0 / (65536 - dropped)
     # The same bits as random_(-2**63, 2**63 - 1) (tested), 15 % faster on a CPU: a full-range draw
     # skips a 64-bit modulo per word, and that modulo only flipped the sign bit (it differs in the
     # one draw of 2^64 that is all ones).
-    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
     words.bitwise_xor_(-(2**63))
-    u = words.view(torch.int16)  # uniform on [-2^15, 2^15)
-    u = (u if n % 4 == 0 else u[:n]).view(shape)
-    # The comparison writes 1.0 / 0.0 straight into a tensor of the mask's dtype: measured 8x
-    # faster on a CPU than a bool result converted with .to() (bool outputs and bool casts are
-    # not vectorised there), with the same values.
-    keep = torch.ge(u, dropped - 32768, out=torch.empty(shape, dtype=dtype, device=device))
-    return keep, 65536.0 / (65536 - dropped)
+    for a, b, n, shape in zip(starts, starts[1:], sizes, shapes):
+        u = words[a:b].view(torch.int16)  # uniform on [-2^15, 2^15)
+        u = (u if n % 4 == 0 else u[:n]).view(shape)
+        # The comparison writes 1.0 / 0.0 straight into a tensor of the mask's dtype: measured 8x
+        # faster on a CPU than a bool result converted with .to() (bool outputs and bool casts are
+        # not vectorised there), with the same values.
+        keep = torch.ge(u, dropped - 32768, out=torch.empty(shape, dtype=dtype, device=device))
+        keeps.append(keep.mul_(scale) if scaled else keep)
+    return keeps, scale
 
 
 def packed_dropout(x: Tensor, p: float, training: bool) -> Tensor:
@@ -84,5 +136,5 @@ def packed_dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     if round(p * 65536) >= 65536:
         return x * 0.0
-    keep, scale = dropout_mask(x.shape, p, x.dtype, x.device)
-    return x * keep.mul_(scale)
+    (keep,), _ = dropout_masks([x.shape], p, x.dtype, x.device, scaled=True)
+    return x * keep

@@ -60,11 +60,14 @@ class LayerBank(nn.Module, abc.ABC):
     def forward_selected(self, x: Tensor, layer_of_task: Sequence[int]) -> Tensor:
         """x [T, B, *f] -> [T, B, *f']; task t uses layer ``layer_of_task[t]``."""
 
-    def forward_chain(self, x: Tensor, layers: Sequence[int], between: Callable[[Tensor], Tensor]) -> Tensor:
-        """x [N, *f] -> [N, *f']: layers ``layers`` in order (each at most once), ``between`` (e.g.
-        dropout) after each: ``forward_one`` in a loop, unless a bank can do better."""
+    def forward_chain(self, x: Tensor, layers: Sequence[int], dropout: float, training: bool) -> Tensor:
+        """x [N, *f] -> [N, *f']: layers ``layers`` in order (each at most once), each followed by
+        ``packed_dropout(., dropout, training)``: ``forward_one`` in a loop, unless a bank can do
+        better (with the same dropout masks: the chain is parallel ordering's forward pass)."""
+        from sharewise.components.dropout import packed_dropout
+
         for j in layers:
-            x = between(self.forward_one(j, x))
+            x = packed_dropout(self.forward_one(j, x), dropout, training)
         return x
 
     def forward_all_last(self, x: Tensor) -> Tensor:
@@ -141,14 +144,34 @@ class DenseLayerBank(LayerBank):
     def forward_one(self, j: int, x: Tensor) -> Tensor:
         return self._act(torch.addmm(self.bias[j], x, self.weight[:, j, :]))  # [N, out]
 
-    def forward_chain(self, x: Tensor, layers: Sequence[int], between: Callable[[Tensor], Tensor]) -> Tensor:
-        """As ``forward_one`` per layer, on the same views, but cut by one ``unbind`` per tensor:
-        the backward pass then stacks the layers' gradients once instead of writing each into a
-        zero-filled ``[in, L, out]`` tensor and summing L of them (a step of parallel ordering at
-        the LibMTL workload's sizes had ~40 % fixed per-op cost, issue 15)."""
+    def forward_chain(self, x: Tensor, layers: Sequence[int], dropout: float, training: bool) -> Tensor:
+        """As ``forward_one`` + ``packed_dropout`` per layer, with the same masks (tested), but:
+
+        - the weights are cut by one ``unbind`` per tensor: the backward pass then stacks the
+          layers' gradients once instead of writing each into a zero-filled ``[in, L, out]``
+          tensor and summing L of them;
+        - every layer's dropout mask comes from one draw (``dropout_masks``: the same bits as one
+          draw per layer), already scaled;
+        - ReLU runs in place on the GEMM's output (``addmm`` does not keep its output for the
+          backward pass), one allocation less per layer.
+
+        A step of parallel ordering at the LibMTL workload's sizes had ~40 % fixed per-op cost
+        (issue 15): these cut ops per layer, not arithmetic."""
+        from sharewise.components.dropout import dropout_masks
+
+        layers = list(layers)
+        if training and round(dropout * 65536) >= 65536:
+            return super().forward_chain(x, layers, dropout, training)  # everything dropped
+        drop = training and dropout > 0.0
         weights, biases = self.weight.unbind(1), self.bias.unbind(0)  # L x [in, out], L x [out]
-        for j in layers:
-            x = between(self._act(torch.addmm(biases[j], x, weights[j])))  # [N, out]
+        relu = self.activation_name == "relu"
+        masks: list[Tensor] = []
+        for i, j in enumerate(layers):
+            y = torch.addmm(biases[j], x, weights[j])  # [N, out]
+            y = y.relu_() if relu else self._act(y)
+            if drop and not masks:  # drawn here: under autocast y's dtype is not x's
+                masks, _ = dropout_masks([y.shape] * len(layers), dropout, y.dtype, y.device, scaled=True)
+            x = y * masks[i] if drop else y
         return x
 
     def forward_all(self, x: Tensor) -> Tensor:

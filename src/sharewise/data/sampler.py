@@ -89,13 +89,20 @@ class StackedTaskSampler:
         self.pos = torch.zeros(len(sizes), dtype=torch.long)  # [T or 1]
         self._size_t = torch.tensor(sizes)
         self._arange = torch.arange(self.batch_size)
+        self._count_room()
+
+    def _count_room(self) -> None:
+        """How many more draws every task has left in its current epoch (a Python count: the
+        per-step check costs no tensor ops and no sync; recounted after the slow path and a load)."""
+        self._room = min((n - p) // self.batch_size for n, p in zip(self.sizes, self.pos.tolist()))
 
     def _reshuffle(self, t: int) -> None:
         self.perms[t, : self.sizes[t]] = torch.randperm(self.sizes[t], generator=self.generator)
 
     def _indices(self) -> Tensor:
         b = self.batch_size
-        if bool((self.pos + b <= self._size_t).all()):
+        if self._room > 0:  # every task has b rows left in its epoch
+            self._room -= 1
             idx = self.perms.gather(1, self.pos.unsqueeze(1) + self._arange)  # [T, B]
             self.pos += b
             return idx
@@ -114,6 +121,7 @@ class StackedTaskSampler:
                 need -= chunk.numel()
                 self.pos[t] = p + chunk.numel()
             rows.append(torch.cat(take))
+        self._count_room()
         return torch.stack(rows)
 
     def next(self) -> tuple[Tensor, Tensor]:
@@ -140,3 +148,4 @@ class StackedTaskSampler:
         self.generator.set_state(state["generator"])
         self.perms.copy_(state["perms"])
         self.pos.copy_(state["pos"])
+        self._count_room()

@@ -29,7 +29,7 @@ class Parallel(SharingScheme):
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         t, b = x.shape[:2]
         y = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
-        y = self.bank.forward_chain(y, range(self.depth), lambda h: packed_dropout(h, self.dropout, self.training))
+        y = self.bank.forward_chain(y, range(self.depth), self.dropout, self.training)
         return y.view(t, b, *y.shape[1:])
 
     def export_task(self, task: int) -> nn.Module:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from sharewise.components.dropout import dropout_mask, packed_dropout
+from sharewise.components.dropout import dropout_masks, packed_dropout
 from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
@@ -92,11 +92,13 @@ class SoftOrdering(SharingScheme):
     def _forward_fused(self, x: Tensor, mix: Tensor, t: int, b: int) -> Tensor:
         y = x
         weights = self.bank.weights_all_last()  # once for every depth (one weight copy, not D)
+        keeps: list[Tensor] = []
         for k in range(self.depth):
             pre = self.bank.linear_all_last(y.reshape(t * b, -1), weights)  # [T'*B, W, L]
-            keep, scale = dropout_mask(pre.shape, self.dropout, pre.dtype, pre.device)  # as packed_dropout draws it
+            if not keeps:  # every depth's mask from one draw, the bits of one dropout_mask per depth
+                keeps, scale = dropout_masks([pre.shape] * self.depth, self.dropout, pre.dtype, pre.device)
             n_layers = pre.shape[-1]
-            y = relu_dropout_mix(pre.view(t, -1, n_layers), keep.view(t, -1, n_layers), mix[:, :, k:k + 1], scale)
+            y = relu_dropout_mix(pre.view(t, -1, n_layers), keeps[k].view(t, -1, n_layers), mix[:, :, k:k + 1], scale)
             y = y.view(t, b, -1)  # [T', B, W]
         return y
 

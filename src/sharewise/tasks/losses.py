@@ -43,6 +43,8 @@ class MultiTaskLoss(nn.Module):
                 pad[i, t.n_outputs:] = float("-inf")
             if t.kind == "regression":
                 reg_mask[i, : t.n_outputs] = 1.0
+        # Adding the pad is the identity when no multiclass task has fewer classes than O: skipped.
+        self._pads = bool(torch.isinf(pad).any())
         self.register_buffer("logit_pad", pad)  # [T, O]
         self.register_buffer("regression_mask", reg_mask)  # [T, O]
         self._groups_cache: dict[tuple[int, ...], dict[str, tuple[Tensor, Tensor]]] = {}
@@ -82,7 +84,7 @@ class MultiTaskLoss(nn.Module):
             out = _rows(outputs, pos)  # [G, B, O]
             tgt = _rows(targets, pos)  # [G, B, Y]
             if kind == "multiclass":
-                logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1)  # [G, B, O]
+                logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1) if self._pads else out  # [G, B, O]
                 labels = tgt[..., 0].long()  # [G, B]
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                      reduction="none").view(len(ids), batch)
@@ -90,7 +92,7 @@ class MultiTaskLoss(nn.Module):
                 if errors is not None:
                     errors = _put(errors, pos, (logits.argmax(-1) != labels).sum(1).to(loss.dtype), n_tasks)
             elif kind == "multiclass+masked":
-                logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1)  # [G, B, O]
+                logits = out + self.logit_pad.index_select(0, ids).unsqueeze(1) if self._pads else out  # [G, B, O]
                 labels = tgt[..., 0].long()  # [G, B], -1 where missing
                 valid = labels >= 0  # [G, B]
                 ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),

@@ -1,0 +1,44 @@
+"""``dropout_masks``: several layers' masks from one draw, bit for bit those of one draw per layer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sharewise.components.dropout import dropout_mask, dropout_masks, packed_dropout
+
+SHAPES = [
+    [(640, 64)] * 4,  # the LibMTL workload's chain: whole 64-bit words per mask (one slice each)
+    [(7,), (13, 3), (64,), (5, 5)],  # masks ending mid-word: each starts at its own word
+    [(1,)],
+    [(65,), (64,)],
+]
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.125, 0.8, 0.2])
+@pytest.mark.parametrize("shapes", SHAPES)
+def test_one_draw_gives_the_masks_of_one_draw_per_mask(p: float, shapes: list[tuple[int, ...]]) -> None:
+    torch.manual_seed(5)
+    ref = [dropout_mask(s, p, torch.float32) for s in shapes]
+    after_ref = torch.rand(3)
+    torch.manual_seed(5)
+    keeps, scale = dropout_masks(shapes, p, torch.float32)
+    assert torch.equal(torch.rand(3), after_ref)  # the generator ends where the per-mask draws left it
+    for (keep_ref, scale_ref), keep in zip(ref, keeps):
+        assert scale == scale_ref and keep.shape == keep_ref.shape and torch.equal(keep, keep_ref)
+    if sum(k.numel() for k in keeps) > 100:  # really random: neither all kept nor all dropped
+        assert 0 < float(torch.cat([k.flatten() for k in keeps]).mean()) < 1
+    torch.manual_seed(5)
+    scaled, scale2 = dropout_masks(shapes, p, torch.float32, scaled=True)
+    assert scale2 == scale
+    for (keep_ref, s), keep in zip(ref, scaled):  # pre-scaled: the values keep.mul_(scale) gives
+        assert torch.equal(keep, keep_ref.clone().mul_(s))
+
+
+@pytest.mark.parametrize("p", [0.5, 0.8])
+def test_packed_dropout_is_x_times_the_scaled_mask(p: float) -> None:
+    x = torch.randn(33, 17)
+    torch.manual_seed(2)
+    keep, scale = dropout_mask(x.shape, p, x.dtype)
+    torch.manual_seed(2)
+    assert torch.equal(packed_dropout(x, p, True), x * keep.mul_(scale))
