@@ -76,6 +76,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=53, help="image side for soft ordering (paper: 105)")
     ap.add_argument("--gm-size", type=int, default=52, help="image side for Gumbel-Matrix (paper: 105)")
     args = ap.parse_args()
+    if args.gm_size < 28:  # five stride-2 layers: 16x16 leaves nothing to pool, and training blows up
+        ap.error(f"--gm-size {args.gm_size} is too small for the Omniglot-20 network's five strided layers "
+                 f"(its gradients overflow); use 28 or more (the paper: 105)")
     torch.set_num_threads(1)
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""

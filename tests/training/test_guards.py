@@ -59,6 +59,17 @@ def test_nan_gradient_is_caught_before_the_update(tmp_path: Path, tiny: Any) -> 
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 5
 
 
+def test_an_overflowing_norm_of_finite_gradients_says_so(tmp_path: Path, tiny: Any) -> None:
+    """Every gradient finite, their summed norm inf (float32 overflow): the message says that,
+    instead of naming no parameter."""
+    cfg, tasks, model = prepare(tiny(), None)
+    trainer = Trainer(cfg, model, tasks)
+    next(p for p in model.parameters()).register_hook(lambda g: torch.full_like(g, 3e38))
+    with pytest.raises(TrainingError, match=r"gradient norm became inf at step 1 .*every gradient is finite, but "
+                                            r"their summed norm overflowed"):
+        trainer.fit()
+
+
 def test_grad_clip_path_also_guards(tmp_path: Path, tiny: Any) -> None:
     cfg, tasks, model = prepare(tiny(grad_clip=1.0), None)
     trainer = Trainer(cfg, model, tasks)

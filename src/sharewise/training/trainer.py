@@ -145,10 +145,11 @@ class Trainer:
         if bool(torch.isfinite(norm)):
             return
         bad = [n for n, p in self._params if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        where = (f"non-finite gradient in {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}" if bad else
+                 "every gradient is finite, but their summed norm overflowed float32: the gradients are huge")
         raise TrainingError(
             f"the gradient norm became {float(norm)} at step {step} (update of task(s) "
-            f"{', '.join(self._task_names(tasks))}; non-finite gradient in {', '.join(bad[:5])}"
-            f"{' ...' if len(bad) > 5 else ''}); the update was not applied.{self._kept()} {_ADVICE}"
+            f"{', '.join(self._task_names(tasks))}; {where}); the update was not applied.{self._kept()} {_ADVICE}"
         )
 
     def _check_parameters(self, step: int) -> None:
