@@ -9,7 +9,7 @@ from torch import nn
 
 from sharewise.components.conv_mix import StackedAvgPool2d, from_stacked_layout, to_stacked_layout
 from sharewise.components.fused_banks import ConvBank
-from sharewise.components.modular import ModularNetwork
+from sharewise.components.modular import ModularNetwork, loop_forward
 from sharewise.components.modular_sets import build_modular_network
 from sharewise.errors import ConfigError
 
@@ -122,3 +122,75 @@ def test_forward_mixed_under_bf16_autocast_runs_in_bf16_and_returns_float32_grad
     assert (out.float() - ref).abs().max() < 0.05 * ref.abs().max()
     out.float().sum().backward()
     assert bank.weight.grad.dtype == torch.float32 and x.grad.dtype == torch.float32 and w.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("n_tasks", [1, 3])
+@pytest.mark.parametrize("size", [10, 9])  # 9: the pooling drops a trailing row and column
+def test_pooling_inside_the_op_equals_stacked_avg_pool(n_tasks: int, size: int) -> None:
+    """forward_mixed(pool=2) = StackedAvgPool2d(2) after forward_mixed: values and gradients."""
+    torch.manual_seed(4)
+    bank = ConvBank(4, 3, 4, 3, impl="unfold")
+    x = torch.randn(n_tasks, 5, 3, size, size, requires_grad=True)
+    w = torch.tensor([[0.5, 0.0, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3, 0.0], [0.25] * 4][:n_tasks], requires_grad=True)
+    out = bank.forward_mixed(x, w, pool=2)
+    ref = StackedAvgPool2d(2)(bank.forward_mixed(x, w))
+    assert out.shape == ref.shape == (n_tasks, 5, 4, (size - 2) // 2, (size - 2) // 2)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)  # the same avg_pool2d kernel on the same view
+    g = torch.randn_like(ref)
+    params = [x, w, bank.weight, bank.bias]
+    for a, b in zip(torch.autograd.grad((out * g).sum(), params), torch.autograd.grad((ref * g).sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_fold_size_only_for_plain_non_overlapping_pooling() -> None:
+    assert StackedAvgPool2d(2).fold_size == 2 and StackedAvgPool2d((3, 3)).fold_size == 3
+    assert StackedAvgPool2d(2, stride=1).fold_size is None
+    assert StackedAvgPool2d(2, padding=1).fold_size is None
+    assert StackedAvgPool2d(2, ceil_mode=True).fold_size is None
+    assert StackedAvgPool2d((2, 3)).fold_size is None
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2])
+def test_network_as_one_chain_equals_layer_by_layer_and_the_loop(monkeypatch: pytest.MonkeyPatch, n_tasks: int) -> None:
+    """The 4-MNISTs network runs as one op (conv_mix_chain, pooling folded in); the same output
+    and gradients (input, parameters, allocation) as layer by layer with StackedAvgPool2d, and as
+    the loop reference, to float rounding."""
+    torch.manual_seed(5)
+    net = build_modular_network("mnist4", (1, 28, 28))
+    x = torch.randn(n_tasks, 6, 1, 28, 28, requires_grad=True)
+    z = [(torch.rand(n_tasks, 4) > 0.4).float().requires_grad_(True) for _ in range(3)]
+    params = [x, *z, *net.parameters()]
+    calls = []
+    real_chain = ConvBank.forward_chain
+    monkeypatch.setattr(ConvBank, "forward_chain", staticmethod(lambda *a: calls.append(1) or real_chain(*a)))
+    out = net(x, z)
+    assert calls == [1] and out.grad_fn.next_functions[0][0].name() == "_ConvMixChainBackward"
+    monkeypatch.setattr(ConvBank, "forward_chain", staticmethod(lambda *a: None))  # layer by layer
+    ref = net(x, z)
+    loop = loop_forward(net, x, z)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    torch.testing.assert_close(out, loop, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(out)
+    got = torch.autograd.grad((out * g).sum(), params)
+    want = torch.autograd.grad((ref * g).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    for a, b in zip(got, torch.autograd.grad((loop * g).sum(), params)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_chain_without_input_gradient_and_its_fallbacks() -> None:
+    """Data input (no gradient): every parameter still gets its gradient. Under autocast, or with a
+    pooling that cannot fold, the network runs layer by layer."""
+    torch.manual_seed(6)
+    net = build_modular_network("mnist4", (1, 28, 28))
+    x = torch.randn(1, 4, 1, 28, 28)
+    z = [torch.ones(1, 4) for _ in range(3)]
+    net(x, z).sum().backward()
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in net.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = net(x, z)
+    assert y.dtype == torch.bfloat16 and y.grad_fn.name() != "_ConvMixChainBackward"
+    net.post[0] = StackedAvgPool2d(2, stride=1)  # not foldable: 24 -> 23 -> 21 -> 10 -> 8, layer by layer
+    y = net(x, z)
+    assert y.shape == (1, 4, 4, 8, 8) and y.grad_fn.name() != "_ConvMixChainBackward"

@@ -137,12 +137,26 @@ class ConvBank(_SelectByLoop):
         """True: a modular layer calls :meth:`forward_mixed` (``impl='unfold'`` with ReLU or linear)."""
         return self.impl == "unfold" and self.activation_name in ("relu", "linear")
 
-    def forward_mixed(self, x: Tensor, w: Tensor) -> Tensor:
+    def forward_mixed(self, x: Tensor, w: Tensor, pool: int = 1) -> Tensor:
         """x ``[T', B, i, H, W]``, w ``[T', C]`` -> ``[T', B, o, H', W']``: sum_c w[t, c] f_c(x_t),
-        im2col + one GEMM for every component and task (``sharewise.components.conv_mix``)."""
+        im2col + one GEMM for every component and task (``sharewise.components.conv_mix``);
+        ``pool`` > 1: then average-pooled ``pool`` x ``pool`` (stride ``pool``) in the same op."""
         from sharewise.components.conv_mix import conv_relu_mix
 
-        return conv_relu_mix(x, self.weight, self.bias, w, self.padding, relu=self.activation_name == "relu")
+        return conv_relu_mix(x, self.weight, self.bias, w, self.padding, relu=self.activation_name == "relu",
+                             pool=pool)
+
+    @staticmethod
+    def forward_chain(x: Tensor, banks: Sequence[ConvBank], ws: Sequence[Tensor], pools: Sequence[int]
+                      ) -> Tensor | None:
+        """Modular layers of these banks in a row (w ``[T', C]`` and a pooling size each) as one
+        fused op; None where that cannot run (padding, autocast: then layer by layer)."""
+        from sharewise.components.conv_mix import conv_mix_chain
+
+        if any(b.padding for b in banks) or torch.is_autocast_enabled(x.device.type):
+            return None
+        return conv_mix_chain(x, [(b.weight, b.bias, w, b.activation_name == "relu", p)
+                                  for b, w, p in zip(banks, ws, pools)])
 
     def forward_all(self, x: Tensor) -> Tensor:
         y = self._act(self._conv(x, self.weight, self.bias))  # [N, C*o, H', W']

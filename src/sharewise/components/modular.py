@@ -91,17 +91,33 @@ class ModularLayer(nn.Module):
             )
         return shapes[0]  # type: ignore[return-value]
 
-    def forward(self, x: Tensor, z: Tensor, *, inactive_no_grad: bool = False) -> Tensor:
+    def forward(self, x: Tensor, z: Tensor, *, inactive_no_grad: bool = False,
+                weights: Tensor | None = None, post: nn.Module | None = None) -> Tensor:
         """x ``[T', B, *f]``, z ``[T', C]`` in {0, 1} -> ``[T', B, *f']``.
 
         ``inactive_no_grad``: see the module docstring (exact, off by default: slower here).
+        ``weights``: ``mix_weights(z)`` computed by the caller (who then carries z's gradient
+        in it; z's own gradient is not used), e.g. every layer's at once by a scheme.
+        ``post``: a shared module applied to the mixed output (the network's post module; the
+        output shape is then post's). A fused bank pools inside its own op where ``post`` is
+        plain p x p average pooling (``fold_size``), else ``post`` runs after the layer.
         """
-        t, b = x.shape[:2]
-        if z.shape != (t, self.n_components):
-            raise ShapeError(f"expected an allocation of shape {[t, self.n_components]}, but got {list(z.shape)}")
+        self.check_allocation(x.shape[0], z)
         split = inactive_no_grad and torch.is_grad_enabled()
+        w = mix_weights(z) if weights is None else weights
         if not split and getattr(self.bank, "mixes_tasks", False):  # one fused op, any memory layout
-            return self.bank.forward_mixed(x, mix_weights(z))
+            fold = getattr(post, "fold_size", None)
+            if fold is not None:
+                return self.bank.forward_mixed(x, w, pool=fold)
+            return apply_shared(post, self.bank.forward_mixed(x, w))
+        return apply_shared(post, self._mixed(x, z, w, split))
+
+    def check_allocation(self, n_tasks: int, z: Tensor) -> None:
+        if z.shape != (n_tasks, self.n_components):
+            raise ShapeError(f"expected an allocation of shape {[n_tasks, self.n_components]}, but got {list(z.shape)}")
+
+    def _mixed(self, x: Tensor, z: Tensor, w: Tensor, split: bool) -> Tensor:
+        t, b = x.shape[:2]
         flat = x.reshape(t * b, *x.shape[2:])  # [T'*B, *f]
         active = z.detach() > 0.5  # [T', C]
         if not split or bool(active.all()):
@@ -109,7 +125,7 @@ class ModularLayer(nn.Module):
             outs = outs.reshape(self.n_components, t, -1)  # [C, T', B*F']
         else:
             outs = torch.stack([self._one(c, x, flat, active[:, c]) for c in range(self.n_components)])
-        return mix(outs, z).view(t, b, *self.out_shape)
+        return mix(outs, w=w).view(t, b, *self.out_shape)
 
     def _one(self, c: int, x: Tensor, flat: Tensor, active: Tensor) -> Tensor:
         """Component c on every task, tracked only where active: ``[T', B*F']``."""
@@ -127,12 +143,26 @@ class ModularLayer(nn.Module):
         return y.index_select(0, torch.argsort(torch.cat([on, off])))
 
 
-def mix(outs: Tensor, z: Tensor) -> Tensor:
+def apply_shared(module: nn.Module | None, x: Tensor) -> Tensor:
+    """A shared module on stacked tasks ``[T', B, ...]`` (None: x itself); a module with
+    ``stacked_tasks`` takes them as they are, any other sees ``[T'*B, ...]``."""
+    if module is None or type(module) is nn.Identity:
+        return x
+    if getattr(module, "stacked_tasks", False):  # takes [T', B, ...] in any memory layout
+        return module(x)
+    t, b = x.shape[:2]
+    y = module(x.reshape(t * b, *x.shape[2:]))  # [T'*B, *f]
+    return y.view(t, b, *y.shape[1:])
+
+
+def mix(outs: Tensor, z: Tensor | None = None, *, w: Tensor | None = None) -> Tensor:
     """``outs [C, T', M]``, ``z [T', C]`` -> ``[T', M]``: the mean of the active components.
 
     w = z / max(sum_c z, 1); ``clamp`` passes the gradient at sum = 1 (as TF's ``maximum``).
+    Pass ``w`` instead of ``z`` where the caller has computed it.
     """
-    w = mix_weights(z)  # [T', C]
+    if w is None:
+        w = mix_weights(z)  # [T', C]
     return torch.bmm(w.unsqueeze(1), outs.transpose(0, 1)).squeeze(1)  # [T', 1, C] @ [T', C, M]
 
 
@@ -168,32 +198,58 @@ class ModularNetwork(nn.Module):
     def components_per_layer(self) -> list[int]:
         return [layer.n_components for layer in self.layers]
 
-    @staticmethod
-    def _shared(module: nn.Module, x: Tensor) -> Tensor:
-        if getattr(module, "stacked_tasks", False):  # takes [T', B, ...] in any memory layout
-            return module(x)
-        t, b = x.shape[:2]
-        y = module(x.reshape(t * b, *x.shape[2:]))  # [T'*B, *f]
-        return y.view(t, b, *y.shape[1:])
+    _shared = staticmethod(apply_shared)
 
     def forward(self, x: Tensor, allocation: Sequence[Tensor], *, execution: str = "stacked",
-                task_chunk: int = 1, inactive_no_grad: bool = False) -> Tensor:
-        """x ``[T', B, *f]``, allocation: per layer ``[T', C_l]`` -> ``[T', B, *f_out]``."""
-        if len(allocation) != len(self.layers):
+                task_chunk: int = 1, inactive_no_grad: bool = False,
+                weights: Sequence[Tensor] | None = None) -> Tensor:
+        """x ``[T', B, *f]``, allocation: per layer ``[T', C_l]`` -> ``[T', B, *f_out]``.
+
+        ``weights``: per layer ``mix_weights(allocation[l])``, computed by the caller (a scheme
+        computes all layers' in one autograd node, see ``sharing/_sampled_mix.py``); they then
+        carry the allocation's gradient."""
+        if len(allocation) != len(self.layers) or (weights is not None and len(weights) != len(self.layers)):
             raise ShapeError(f"expected {len(self.layers)} allocation matrices, but got {len(allocation)}")
         mode = self.resolve_execution(execution, x.shape[0], x.shape[1])
         t = x.shape[0]
         if mode == "stacked" or task_chunk >= t:
-            return self._run(x, allocation, inactive_no_grad)
-        chunks = [self._run(x[i:i + task_chunk], [z[i:i + task_chunk] for z in allocation], inactive_no_grad)
+            return self._run(x, allocation, inactive_no_grad, weights)
+        cut = lambda zs, i: None if zs is None else [z[i:i + task_chunk] for z in zs]  # noqa: E731
+        chunks = [self._run(x[i:i + task_chunk], cut(allocation, i), inactive_no_grad, cut(weights, i))
                   for i in range(0, t, task_chunk)]
         return torch.cat(chunks)
 
-    def _run(self, x: Tensor, allocation: Sequence[Tensor], inactive_no_grad: bool) -> Tensor:
+    def _run(self, x: Tensor, allocation: Sequence[Tensor], inactive_no_grad: bool,
+             weights: Sequence[Tensor] | None = None) -> Tensor:
         y = self._shared(self.stem, x)
-        for layer, post, z in zip(self.layers, self.post, allocation):
-            y = self._shared(post, layer(y, z, inactive_no_grad=inactive_no_grad))
+        if not (inactive_no_grad and torch.is_grad_enabled()):
+            chained = self._chain(y, allocation, weights)
+            if chained is not None:
+                return chained
+        for l, (layer, post, z) in enumerate(zip(self.layers, self.post, allocation)):
+            w = None if weights is None else weights[l]
+            y = layer(y, z, inactive_no_grad=inactive_no_grad, weights=w, post=post)
         return y
+
+    def _chain(self, x: Tensor, allocation: Sequence[Tensor], weights: Sequence[Tensor] | None) -> Tensor | None:
+        """Every layer in one op, where the banks can run as a chain (``forward_chain``: the
+        4-MNISTs fused conv banks) and every post module is nothing or foldable pooling; else None.
+        The same values as layer by layer, with fewer small ops (see ``conv_mix.conv_mix_chain``)."""
+        banks = [layer.bank for layer in self.layers]
+        chain = getattr(type(banks[0]), "forward_chain", None)
+        if chain is None or any(type(b) is not type(banks[0]) or not getattr(b, "mixes_tasks", False) for b in banks):
+            return None
+        pools = []
+        for post in self.post:
+            pool = 1 if type(post) is nn.Identity else getattr(post, "fold_size", None)
+            if pool is None:
+                return None
+            pools.append(pool)
+        ws = []
+        for l, (layer, z) in enumerate(zip(self.layers, allocation)):
+            layer.check_allocation(x.shape[0], z)
+            ws.append(mix_weights(z) if weights is None else weights[l])
+        return chain(x, banks, ws, pools)
 
     def resolve_execution(self, execution: str, n_tasks: int, batch: int) -> str:
         """'stacked' or 'per_task'; 'auto' by the size heuristic ``AUTO_STACKED_MAX_ELEMENTS``."""

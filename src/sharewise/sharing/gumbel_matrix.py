@@ -70,6 +70,7 @@ from sharewise.sharing._gumbel import (
     straight_through_sample,
 )
 from sharewise.sharing._keys import probability_key
+from sharewise.sharing._sampled_mix import sampled_mix_weights
 from sharewise.sharing._registry import register_scheme
 from sharewise.sharing.base import SharingScheme, StructureFigure, task_list
 from sharewise.sharing.core_spec import CoreSpec
@@ -100,11 +101,16 @@ class _ModularScheme(SharingScheme):
         if x.shape[0] != len(ids):
             raise ConfigError(f"expected {len(ids)} stacked tasks (tasks={ids}), but got x of shape {list(x.shape)}")
         self._last_tasks = ids
-        z = self.allocation(ids)
+        z, w = self.routing(ids)
         self._last_allocation = [a.detach() for a in z]
         y = self.network(x, z, execution=self.execution, task_chunk=self.task_chunk,
-                         inactive_no_grad=self.inactive_no_grad)
+                         inactive_no_grad=self.inactive_no_grad, weights=w)
         return packed_dropout(y, self.dropout, self.training)
+
+    def routing(self, ids: list[int]) -> tuple[list[Tensor], list[Tensor] | None]:
+        """The allocation of a forward pass and, where computed with it, every layer's mixing
+        weights (None: each layer computes ``mix_weights(z)`` itself)."""
+        return self.allocation(ids), None
 
     def parameter_users(self, tasks: Sequence[int] | None = None) -> list[ParameterUse]:
         """Task t uses component c of layer l iff z[t, c] = 1 in the latest forward pass (its
@@ -246,6 +252,23 @@ class GumbelMatrix(_ModularScheme):
         if self.training or self.eval_sampling:
             self._last_sample = [s.detach() for s in z]
         return z
+
+    def routing(self, ids: list[int]) -> tuple[list[Tensor], list[Tensor] | None]:
+        """A training sample's allocation and mixing weights in one autograd node (the same
+        noise draw, values and gradients as ``allocation`` + ``mix_weights``, tested; see
+        ``sharing/_sampled_mix.py``); evaluation and ``keep_one_component`` take the reference path."""
+        sizes = self.network.components_per_layer
+        if not self.training or self.keep_one_component or len(set(sizes)) > 1:
+            return super().routing(ids)
+        logits = self._logit_list()
+        noise = gumbel_noise((len(ids) * sum(sizes), 2), self.generator).to(logits[0])
+        z, w = sampled_mix_weights(logits, ids, noise, self.temperature)
+        self._last_sample = z
+        return z, w
+
+    def _logit_list(self) -> list[nn.Parameter]:
+        """``list(self.logits)`` without ParameterList's per-item string lookups (~10 us a pass)."""
+        return list(self.logits._parameters.values())  # type: ignore[arg-type]
 
     def ml_allocation(self) -> list[Tensor]:
         """Per layer ``[T, C_l]``: the evaluation allocation (p >= 0.5, and the most probable
