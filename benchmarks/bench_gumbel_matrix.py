@@ -10,7 +10,8 @@ prints the milliseconds per step (best of ``--steps``, variants alternating) of 
 path (``*_tracked``: without the inactive_no_grad trick), which one the default options
 (execution='auto', inactive_no_grad=False) resolve to, ``speed-up: <ratio>x`` of that default
 over the reference loop, and the fraction of the machine's float32 matmul peak it reaches
-(FLOPs counted by ``torch.utils.flop_counter``; peak measured with a 2048^3 matmul first).
+(FLOPs counted by ``torch.utils.flop_counter``; peak: the best of five 2048^3 matmuls first,
+``benchmarks/_peak.py``).
 
 Two more measurements (skip them with ``--no-layers`` / ``--no-update``):
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,16 +41,10 @@ from sharewise.components.modular import ModularNetwork, loop_forward
 from sharewise.components.modular_sets import MNIST4_IMPL, build_modular_network
 from sharewise.sharing.gumbel_matrix import GumbelMatrix
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peak import matmul_peak  # noqa: E402  (benchmarks/_peak.py: best of 5 products, not their mean)
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0)  # FLOP/s
 
 
 def make_step(scheme: GumbelMatrix, x: torch.Tensor, reference: bool) -> Callable[[], None]:

@@ -112,7 +112,7 @@ def _layer_backward(saved: Sequence[Tensor], meta: tuple, grad: Tensor, need_m: 
     if need_m or need_weight or need_bias:
         gy = g.unsqueeze(0) * w.t().reshape(c, 1, t, 1)  # [C, o, T', M]
         if relu:
-            gy = torch.ops.aten.threshold_backward(gy, yv, 0.0)
+            gy = torch.ops.aten.threshold_backward.grad_input(gy, yv, 0.0, grad_input=gy)  # in place: no new [C, o, T', M]
         gy = gy.reshape(c * o, -1)  # [C*o, T'*M]
         kk = i * k * k
         if need_weight or need_bias:

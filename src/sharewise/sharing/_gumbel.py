@@ -51,7 +51,7 @@ def allocation_logits_init(shape: tuple[int, ...], p_init: float) -> Tensor:
 def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
     """g = -log(-log(u + 1e-20) + 1e-20), u ~ U(0, 1), independent per entry, on the generator's device."""
     u = torch.rand(shape, generator=generator, device=generator.device)
-    return -torch.log(-torch.log(u + _EPS) + _EPS)
+    return u.add_(_EPS).log_().neg_().add_(_EPS).log_().neg_()  # the formula's ops in order, in place
 
 
 def straight_through_sample(logits: Tensor, noise: Tensor | None, tau: float) -> Tensor:
