@@ -239,7 +239,7 @@ def conv_mix_chain(x: Tensor, layers: Sequence[tuple[Tensor, Tensor, Tensor, boo
     The same values as the layers one by one (tested bit-equal), but the batch-innermost memory
     passes from layer to layer without the layout views (an autograd node each) and one Function
     call does the whole network, forward and backward; measured ~2 % of a 4-MNISTs alternating
-    update (benchmarks/bench_gumbel_matrix.py --update-parts)."""
+    update (``benchmarks/ab_update.py --parts``, on a loaded 2-core machine)."""
     specs = tuple((w.shape[1], relu, pool) for _, _, w, relu, pool in layers)
     params = [p for weight, bias, w, _, _ in layers for p in (weight, bias, w)]
     return from_stacked_layout(_ConvMixChain.apply(to_stacked_layout(x), specs, *params))

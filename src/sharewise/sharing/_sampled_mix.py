@@ -5,7 +5,8 @@ about 27 tiny autograd nodes per forward pass (row slices, a cat, the noise add,
 softmax, the straight-through bracket, a split, and sum / clamp / div per layer), each a few
 microseconds forward and again backward on a CPU. Here, for layers with the same component
 count (stacked as ``[L, T', C]``), they are one node of about 30 small ops with the backward
-written out. The forward values are exactly the reference's (z is exactly ``hard``: the
+written out: measured ~3.5 % of a 4-MNISTs alternating update (``benchmarks/ab_update.py
+--parts``; a first version with per-layer ops inside the node saved nothing). The forward values are exactly the reference's (z is exactly ``hard``: the
 straight-through bracket ``s - stopgrad(s)`` is 0 for finite logits); the gradients agree to
 float rounding (tested against the reference).
 
