@@ -91,7 +91,8 @@ class StackedDense(nn.Module):
             y = torch.addmm(bias[0], x.reshape(t * b, -1), w[0]).view(t, b, -1)
         else:
             y = torch.baddbmm(bias, x, w)  # [T', B, out]
-        return self._act(y)
+        # In place: the product's backward needs its inputs, not its output (one allocation less).
+        return y.relu_() if self.activation_name == "relu" else self._act(y)
 
 
 class ChannelPad(nn.Module):
