@@ -42,3 +42,23 @@ def test_packed_dropout_is_x_times_the_scaled_mask(p: float) -> None:
     keep, scale = dropout_mask(x.shape, p, x.dtype)
     torch.manual_seed(2)
     assert torch.equal(packed_dropout(x, p, True), x * keep.mul_(scale))
+
+
+@pytest.mark.parametrize(("p", "bits"), [(0.5, 1), (0.25, 2), (0.75, 2), (0.125, 4), (3 / 256, 8)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_byte_lanes_follow_the_random_stream(p: float, bits: int, dtype: torch.dtype) -> None:
+    """Element i of a mask is lane i of the drawn bytes (lane j of a byte = bits j*b .. j*b+b-1,
+    least significant first), kept iff its value >= p * 2^b; scaled masks hold the scale there."""
+    n = 1000
+    torch.manual_seed(4)
+    state = torch.get_rng_state()
+    (keep,), scale = dropout_masks([(n,)], p, dtype)
+    (scaled,), _ = (torch.set_rng_state(state), dropout_masks([(n,)], p, dtype, scaled=True))[1]
+    torch.set_rng_state(state)
+    per_byte = 8 // bits
+    n_words = (-(-n // per_byte) + 7) // 8
+    data = torch.empty(n_words, dtype=torch.int64).random_(-(2**63), None).view(torch.uint8).long()
+    lanes = (data.unsqueeze(1) >> torch.arange(0, 8, bits)) & ((1 << bits) - 1)  # [bytes, 8 / b]
+    ref = (lanes.flatten()[:n] >= round(p * (1 << bits))).to(dtype)
+    assert scale == pytest.approx(1 / (1 - p)) and torch.equal(keep, ref)
+    assert torch.equal(scaled, ref * torch.tensor(scale, dtype=dtype))
