@@ -63,3 +63,74 @@ def test_every_parameter_gets_a_gradient_and_eval_on_one_task_works() -> None:
     model.eval()
     shared = x[:1].expand_as(x)
     torch.testing.assert_close(model(shared[:1], [2]), model(shared)[2:3])
+
+
+def _stats(scheme) -> list[dict[str, torch.Tensor]]:
+    return [{k: v.clone() for k, v in norm.state_dict().items()} for norm in scheme.norm]
+
+
+@pytest.mark.parametrize("core", [conv_core(depth=2), dense_core(depth=2)], ids=["conv", "dense"])
+@pytest.mark.parametrize("task", [0, 2])
+def test_a_one_task_pass_moves_only_that_tasks_last_layer_running_statistics(core, task: int) -> None:
+    """The last NDDR layer's channels of task t are task t's (``parameter_owners``), so a training
+    pass over task t alone (an alternating update) must leave the other tasks' running mean and
+    variance there bit-identical; before the fix it moved them (all columns run on task t's
+    input). Everything else is what the plain BatchNorm call gives: the output and the gradient,
+    task t's last-layer statistics, every statistic of the earlier layer (it feeds every task)
+    and one more ``num_batches_tracked`` per layer."""
+    import copy
+
+    torch.manual_seed(0)
+    t, c = 3, core.feature_shape[0]
+    scheme = create_scheme("nddr", core, t)
+    ref = copy.deepcopy(scheme)  # the reference: the joint (plain) pass over the same shared input
+    x = torch.randn(1, 5, *core.feature_shape)
+    before, buffers = _stats(scheme), list(scheme.buffers())
+    out = scheme(x, [task])
+    assert all(a is b for a, b in zip(scheme.buffers(), buffers))  # the module keeps its own buffers
+    full = ref(x.expand(t, *x.shape[1:]))
+    assert torch.equal(out, full[task:task + 1])
+    out.square().sum().backward()
+    full[task:task + 1].square().sum().backward()
+    for (name, p), q in zip(scheme.named_parameters(), ref.parameters()):
+        assert torch.equal(p.grad, q.grad), name
+    own = torch.arange(t * c) // c == task  # [T*C] channels of the task
+    after, moved = _stats(scheme), _stats(ref)
+    for name in ("running_mean", "running_var"):
+        assert torch.equal(after[0][name], moved[0][name])  # the earlier layer: as the plain call
+        assert not torch.equal(after[0][name], before[0][name])
+        last = after[-1][name]
+        assert torch.equal(last[own], moved[-1][name][own]) and not torch.equal(last[own], before[-1][name][own])
+        assert torch.equal(last[~own], before[-1][name][~own]), f"other tasks' {name} moved"
+        assert not torch.equal(moved[-1][name][~own], before[-1][name][~own])  # what the plain call would do
+    for d in range(2):
+        assert int(after[d]["num_batches_tracked"]) == int(before[d]["num_batches_tracked"]) + 1
+
+
+def test_joint_passes_and_evaluation_are_the_plain_batch_norm_bit_for_bit() -> None:
+    """With every task in the pass (joint mode) the layers are the plain calls: the output and
+    every running statistic equal a loop over the same ops with an untouched BatchNorm copy;
+    in evaluation a one-task pass leaves every statistic alone."""
+    import copy
+
+    torch.manual_seed(0)
+    core, t = conv_core(depth=2), 3
+    scheme = create_scheme("nddr", core, t)
+    norms = copy.deepcopy(scheme.norm)
+    x = torch.randn(t, 4, *core.feature_shape)
+    out = scheme(x)
+    h = x
+    for d in range(2):
+        h = scheme.bank.forward_selected(h, [i * 2 + d for i in range(t)])
+        b, s = h.shape[1], h.shape[3:]
+        z = h.transpose(0, 1).reshape(b, t * h.shape[2], -1)
+        y = norms[d](torch.einsum("oi,bis->bos", scheme.weight[d], z)).relu()
+        h = y.reshape(b, t, h.shape[2], *s).transpose(0, 1)
+    assert torch.equal(out, h)
+    for mine, plain in zip(scheme.norm, norms):
+        for (name, a), bb in zip(mine.named_buffers(), plain.buffers()):
+            assert torch.equal(a, bb), name
+    scheme.eval()
+    before = _stats(scheme)
+    scheme(x[:1], [1])
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(before, _stats(scheme)) for k in a)

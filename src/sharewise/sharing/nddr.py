@@ -23,7 +23,17 @@ paper's separate NDDR layers compute. For dense cores ``*s`` is empty (BatchNorm
 ``[B, T*C]``).
 
 Like cross-stitch, the scheme assumes one shared input for all tasks; when a subset of tasks is
-asked for (evaluation), the first stacked input feeds every column.
+asked for (evaluation, an alternating update), the first stacked input feeds every column.
+
+Running statistics. The last NDDR layer's channels of task t are task t's (``parameter_owners``),
+and so are their BatchNorm running mean and variance: an update of some tasks (alternating mode)
+still runs every column and normalises every channel with its batch statistics, but afterwards
+the running statistics of the other tasks' last-layer channels are put back, so they stay
+bit-identical, as the paper's separate per-task NDDR layers would (measured before: one task-1
+update moved task 0's running mean by up to 2.4e-2). Earlier layers feed every task, so every
+update moves all their statistics, like shared weights. ``num_batches_tracked`` is one count per
+layer and still counts every training batch; it only enters the update with ``momentum=None``,
+and these layers use BatchNorm's default momentum 0.1.
 """
 
 from __future__ import annotations
@@ -102,22 +112,54 @@ class NDDR(SharingScheme):
         last = [self.weight[-1], *self.norm[-1].parameters()]
         return [ParameterUse(p, owners, 0) for p in last if p.requires_grad]
 
-    def _mix(self, d: int, h: Tensor) -> Tensor:
+    def _mix(self, d: int, h: Tensor, others: Sequence[int] = ()) -> Tensor:
+        """Depth ``d``'s NDDR layer on all columns ``h [T, B, C, *s]``; the running statistics of the
+        channels of tasks ``others`` stay as they were (see the module docstring)."""
         t, b = h.shape[:2]
         c = h.shape[2]
         z = h.transpose(0, 1).reshape(b, t * c, -1)  # [B, T*C, S]
         y = torch.einsum("oi,bis->bos", self.weight[d], z)  # [B, T*C, S]
-        y = self.norm[d](y if y.shape[-1] > 1 else y.squeeze(-1))  # [B, T*C, S] or [B, T*C]
+        y = _norm_keeping(self.norm[d], y if y.shape[-1] > 1 else y.squeeze(-1), others, c)  # [B, T*C(, S)]
         y = y.relu().reshape(b, t, *h.shape[2:])  # [B, T, C, *s]
         return y.transpose(0, 1)  # [T, B, C, *s]
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         h = all_columns_input(x, tasks, self.n_tasks)  # [T, B, *f]
+        asked = set(task_list(tasks, self.n_tasks))
+        others = [i for i in range(self.n_tasks) if i not in asked]  # their last-layer statistics stay
         for d in range(self.depth):
             h = self.bank.forward_selected(h, column_layers(range(self.n_tasks), d, self.depth))
             h = packed_dropout(h, self.dropout, self.training)
-            h = self._mix(d, h)
+            h = self._mix(d, h, others if d == self.depth - 1 else ())
         return h if tasks is None else h[task_list(tasks, self.n_tasks)]
+
+
+def _norm_keeping(norm: nn.BatchNorm1d, y: Tensor, others: Sequence[int], channels: int) -> Tensor:
+    """``norm(y)``, keeping the running statistics of the channels of tasks ``others`` (task i:
+    channels ``i*channels .. (i+1)*channels - 1``) as they were. The output, and every other
+    channel's new statistics, are those of ``norm(y)`` itself: the same call, bit for bit.
+
+    The call runs on copies of the running buffers, whose updated slices of the moving tasks are
+    then copied into the buffers: autograd keeps the buffers the call was given for its backward
+    pass, so they must not be written after it (the original buffers stay the module's)."""
+    if not others or not (norm.training and norm.track_running_stats):
+        return norm(y)  # joint updates and evaluation: the plain call
+    names = ("running_mean", "running_var")
+    kept = {name: getattr(norm, name) for name in names}
+    try:
+        for name in names:
+            setattr(norm, name, kept[name].clone())
+        out = norm(y)
+        updated = {name: getattr(norm, name) for name in names}
+    finally:
+        for name in names:
+            setattr(norm, name, kept[name])
+    with torch.no_grad():
+        for name in names:
+            for i in range(y.shape[1] // channels):
+                if i not in others:
+                    kept[name][i * channels:(i + 1) * channels].copy_(updated[name][i * channels:(i + 1) * channels])
+    return out
 
 
 def _channels_per_depth(core: CoreSpec, bank: LayerBank) -> list[int]:
