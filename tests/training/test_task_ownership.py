@@ -65,6 +65,14 @@ def owned(scheme: str) -> dict[str, Owners]:
     return table
 
 
+def owned_buffers(scheme: str) -> dict[str, Owners]:
+    """Buffers that belong to some tasks, in ``owned``'s format: the running statistics of the last
+    NDDR layer's channels of task t are task t's, like its affine parameters."""
+    if scheme != "nddr":
+        return {}
+    return {f"scheme.norm.{D - 1}.{name}": (0, _per_task(T * WIDTH, WIDTH)) for name in ("running_mean", "running_var")}
+
+
 def _config(scheme: str, **train: Any) -> dict[str, Any]:
     return {
         "name": "ownership", "scheme": scheme, "scheme_options": OPTIONS.get(scheme, {}),
@@ -104,13 +112,21 @@ def test_an_update_of_one_task_leaves_what_other_tasks_own_bit_identical(scheme:
     params = dict(model.named_parameters())
     table = owned(scheme)
     assert set(table) <= set(params), sorted(set(table) - set(params))
+    buffers, buffer_table = dict(model.named_buffers()), owned_buffers(scheme)
+    assert set(buffer_table) <= set(buffers), sorted(set(buffer_table) - set(buffers))
     for step in range(1, 4):  # warm up: every task has first and second moments
         trainer.train_step(step)
     x, y = trainer.sampler.next()
     for t in range(T):
         before = {n: p.detach().clone() for n, p in params.items()}
         states = {n: _state(trainer, p) for n, p in params.items()}
+        buffers_before = {n: buffers[n].clone() for n in buffer_table}
         trainer._update(x[t:t + 1], y[t:t + 1], [t], step=4)
+        for n, (dim, owners) in buffer_table.items():  # per-task state that is not a parameter
+            others = _others(buffers[n], dim, owners, t)
+            _assert_unchanged_where(n, t, others, buffers_before[n], buffers[n])
+            own_entries_moved = bool(((buffers[n] != buffers_before[n]) & ~others).any())
+            assert own_entries_moved, f"{n}: task {t}'s own entries did not move"
         grads = {n: p.grad for n, p in params.items()}
         own_moved, shared_moved = False, False
         for n, p in params.items():
@@ -190,3 +206,54 @@ def test_joint_updates_equal_one_adam_over_everything(scheme: str) -> None:
         models.append(model)
     for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
         assert torch.equal(a, b), name
+
+
+def _linear(n_in: int, n_out: int) -> dict[str, Any]:
+    return {"_component_": "torch.nn.Linear", "in_features": n_in, "out_features": n_out}
+
+
+@pytest.mark.parametrize(("scheme", "train"), [
+    ("parallel", {}), ("parallel", {"optimizer": "sgd"}), ("parallel", {"optimizer": "rmsprop"}),
+    ("parallel", {"weighting": "gradnorm"}), ("nddr", {})], ids=["adam", "sgd", "rmsprop", "gradnorm", "nddr"])
+def test_user_per_task_modules_of_other_tasks_stay_bit_identical(scheme: str, train: dict[str, Any]) -> None:
+    """The user's per-task encoders and heads (``TaskModules``, one ``nn.Linear`` per task here)
+    declare no owners, and need none: each task's module is its own parameters, which another
+    task's forward pass never reaches (``TaskModules.forward`` runs the asked tasks' modules only),
+    so their gradient stays None, not zero: the trainer zeroes with ``set_to_none=True`` and the
+    balancer (GradNorm here) sets None for parameters outside the graph. The shared optimiser
+    skips a parameter whose gradient is None (weight decay, momentum and step count included),
+    which is what the per-task optimiser does for a block of another task. Checked with Adam, SGD
+    and RMSprop, all with weight decay (a zero gradient would move the weights)."""
+    cfg = _config(scheme, **train)
+    cfg["model"] = {"encoder": [_linear(n, WIDTH) for n in (4, 13, 10)],  # iris, wine, friedman1
+                    "core": {"width": WIDTH, "depth": D, "dropout": 0.0},
+                    "head": [_linear(WIDTH, n) for n in (3, 3, 1)]}
+    torch.manual_seed(0)
+    cfg, tasks, model = prepare(cfg, None)
+    trainer = Trainer(cfg, model, tasks)
+    parts = [model.encoders.per_task, model.heads.per_task]
+    assert all(len(part) == T for part in parts)
+    modules = {id(p): s for part in parts for s, m in enumerate(part) for p in m.parameters()}
+    core = [p for p in model.scheme.parameters() if id(p) not in modules]
+    for step in range(1, 4):  # warm up: every module has optimiser state
+        trainer.train_step(step)
+    x, y = trainer.sampler.next()
+    for t in range(T):
+        params = [p for part in parts for m in part for p in m.parameters()]
+        before = [p.detach().clone() for p in params]
+        states = [_state(trainer, p) for p in params]
+        assert all(states), "every user module has optimiser state after the warm-up"
+        core_before = [p.detach().clone() for p in core]
+        trainer._update(x[t:t + 1], y[t:t + 1], [t], step=4)
+        for p, old, state in zip(params, before, states):
+            after = _state(trainer, p)
+            if modules[id(p)] == t:
+                assert not torch.equal(p.detach(), old), f"task {t}'s own module did not move"
+                if "step" in state:
+                    assert torch.equal(after["step"], state["step"] + 1)
+                continue
+            assert p.grad is None, f"task {modules[id(p)]}'s module got a gradient in task {t}'s update"
+            assert torch.equal(p.detach(), old), f"task {modules[id(p)]}'s module moved in task {t}'s update"
+            assert state.keys() == after.keys() and all(torch.equal(state[k], after[k]) for k in state), \
+                f"task {modules[id(p)]}'s optimiser state moved in task {t}'s update"
+        assert any(not torch.equal(p.detach(), old) for p, old in zip(core, core_before)), "the core did not move"

@@ -135,6 +135,12 @@ class TaskModules(nn.Module):
     task, so each task's rows are cut back to its own shape first. ``pad_to`` zero-pads the last
     axis to a common width, so heads of tasks with fewer outputs fit the stacked output
     ``[T', B, O_max]`` (the loss ignores the padded logits).
+
+    Per-task modules declare no owners (``parameter_owners``) because they need none: unlike a
+    stacked ``[T, ...]`` parameter, task t's module is parameters of its own, which another
+    task's forward pass never reaches, so in that task's update their gradient is None, not zero,
+    and the optimiser skips them (weights, moments and step count stay bit-identical, as for the
+    paper's separate per-task variables; ``tests/training/test_task_ownership.py`` checks it).
     """
 
     def __init__(self, modules: nn.Module | Sequence[nn.Module], n_tasks: int, pad_to: int | None = None,
