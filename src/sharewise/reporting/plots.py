@@ -104,7 +104,8 @@ def plot_error_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
     ax.set_title("Test error by iteration")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # no curve at all (e.g. no run has logged yet): no empty legend
+        ax.legend(fontsize=8)
     return fig, ax
 
 
