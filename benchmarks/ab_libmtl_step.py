@@ -18,35 +18,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ab_update import export_base  # noqa: E402
-from bench_vs_libmtl import PEER, sharewise_config  # noqa: E402
+from ab_update import export_base, print_versus_base  # noqa: E402
+from bench_vs_libmtl import PEER, load_peer, register_workload, sharewise_config  # noqa: E402
 
 
 def make_trainer(package: str, peer: Any) -> Any:
     """A trainer of ``package`` (``sharewise`` or ``sharewise_base``) on the peer's workload."""
-    register = importlib.import_module(package + ".data.tasksets").register_taskset
-    make_task = importlib.import_module(package + ".data.tasksets._registry").make_task
-
-    @register("libmtl_hps_workload")
-    def build(*, data_dir: str | None = None, seed: int = 0) -> list:
-        n, tasks = peer.N, []
-        for t, (x, y) in enumerate(peer.workload()):
-            splits = (np.arange(n), np.arange(0), np.arange(n, len(y)))  # train, (no) val, test
-            tasks.append(make_task(f"t{t}", "multiclass", 2, x, y, splits, scale=False))
-        return tasks
-
+    register_workload(peer, package)
     prepare = importlib.import_module(package + ".runner").prepare
     trainer_cls = importlib.import_module(package + ".training.trainer").Trainer
     cfg, tasks, model = prepare(sharewise_config(10**9), None)
@@ -62,9 +49,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=20, help="steps per version and round")
     parser.add_argument("--peer", default=str(PEER), help="path of libmtl_hps.py")
     args = parser.parse_args()
-    spec = importlib.util.spec_from_file_location("libmtl_hps", args.peer)
-    peer = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(peer)  # type: ignore[union-attr]
+    peer = load_peer(args.peer)
     tmp = tempfile.TemporaryDirectory()
     export_base(args.base, Path(tmp.name))
     sys.path.insert(0, tmp.name)
@@ -90,10 +75,7 @@ def main() -> None:
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(f"LibMTL workload, parallel, joint: train_step, 1 thread, median of {args.rounds} rounds x {args.block} "
           f"steps, versions alternating; load {load}")
-    w0, c0 = statistics.median(wall["base"]), statistics.median(cpu["base"])
-    for name in trainers:
-        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
-        print(f"  {name:5s} {w:.3f} ms wall, {c:.3f} ms CPU per step; vs base: wall {w / w0:.3f}, CPU {c / c0:.3f}")
+    print_versus_base(wall, cpu, "step")
 
 
 if __name__ == "__main__":

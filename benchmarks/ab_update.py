@@ -104,10 +104,15 @@ def main() -> None:
     load = " ".join(open("/proc/loadavg").read().split()[:3])
     print(f"4-MNISTs alternating update, {torch.get_num_threads()} thread, median of {args.rounds} rounds x "
           f"{n_tasks} updates, variants alternating; load {load}")
+    print_versus_base(wall, cpu, "update")
+
+
+def print_versus_base(wall: dict[str, list[float]], cpu: dict[str, list[float]], unit: str) -> None:
+    """Per version: median wall and CPU milliseconds per ``unit`` and their ratios to ``base``."""
     w0, c0 = statistics.median(wall["base"]), statistics.median(cpu["base"])
-    for name in trainers:
+    for name in wall:
         w, c = statistics.median(wall[name]), statistics.median(cpu[name])
-        print(f"  {name:12s} {w:.3f} ms wall, {c:.3f} ms CPU per update; vs base: wall {w / w0:.3f}, CPU {c / c0:.3f}")
+        print(f"  {name:12s} {w:.3f} ms wall, {c:.3f} ms CPU per {unit}; vs base: wall {w / w0:.3f}, CPU {c / c0:.3f}")
 
 
 if __name__ == "__main__":

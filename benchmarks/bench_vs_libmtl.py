@@ -57,18 +57,25 @@ def sharewise_config(steps: int) -> dict[str, Any]:
     }
 
 
-def sharewise_child(steps: int, out: str, peer: str) -> None:
-    """The sharewise side in its own process: register the peer's workload, ``sharewise run``."""
+def load_peer(peer: str) -> Any:
+    """The peer script as a module (for its ``workload()`` and ``N``)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("libmtl_hps", peer)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def register_workload(module: Any, package: str = "sharewise") -> None:
+    """Register the peer's workload as the task set ``libmtl_hps_workload`` of ``package``
+    (``sharewise``, or an exported earlier version such as ``ab_libmtl_step.py``'s)."""
+    import importlib
 
     import numpy as np
 
-    from sharewise.data.tasksets import register_taskset
-    from sharewise.data.tasksets._registry import make_task
+    register_taskset = importlib.import_module(package + ".data.tasksets").register_taskset
+    make_task = importlib.import_module(package + ".data.tasksets._registry").make_task
 
     @register_taskset("libmtl_hps_workload")
     def build(*, data_dir: str | None = None, seed: int = 0) -> list:
@@ -77,6 +84,11 @@ def sharewise_child(steps: int, out: str, peer: str) -> None:
             splits = (np.arange(n), np.arange(0), np.arange(n, len(y)))  # train, (no) val, test
             tasks.append(make_task(f"t{t}", "multiclass", 2, x, y, splits, scale=False))
         return tasks
+
+
+def sharewise_child(steps: int, out: str, peer: str) -> None:
+    """The sharewise side in its own process: register the peer's workload, ``sharewise run``."""
+    register_workload(load_peer(peer))
 
     from sharewise.runner import run
 
