@@ -21,6 +21,9 @@ def test_run_json_and_summary_record_provenance(tmp_path: Path, tiny: Any) -> No
         assert meta["python"] == platform.python_version()
         assert meta["torch"] == torch.__version__ and meta["sharewise"] == sharewise.__version__
         assert meta["threads"] == 1 and "git_revision" in meta
+        assert "cpu" in meta  # speed depends on the CPU model (docs/results.md 8.0b)
+        if Path("/proc/cpuinfo").exists():
+            assert meta["cpu"] and meta["cpu"] in Path("/proc/cpuinfo").read_text()
         assert record["config"]["train"]["threads"] == 1 and record["config"]["seed"] == 0
     assert info["seed"] == 0 and info["resumes"] == [] and info["started_at"]
     assert summary["seed"] == 0 and summary["wall_time_s"] > 0
