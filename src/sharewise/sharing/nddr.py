@@ -154,11 +154,12 @@ def _norm_keeping(norm: nn.BatchNorm1d, y: Tensor, others: Sequence[int], channe
     finally:
         for name in names:
             setattr(norm, name, kept[name])
+    moving = torch.ones(y.shape[1] // channels, dtype=torch.bool, device=y.device)
+    moving[list(others)] = False
+    moving = moving.repeat_interleave(channels)  # [T*C]: the channels whose statistics move
     with torch.no_grad():
         for name in names:
-            for i in range(y.shape[1] // channels):
-                if i not in others:
-                    kept[name][i * channels:(i + 1) * channels].copy_(updated[name][i * channels:(i + 1) * channels])
+            kept[name].copy_(torch.where(moving, updated[name], kept[name]))
     return out
 
 

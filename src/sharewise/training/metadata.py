@@ -35,12 +35,11 @@ def cpu_model() -> str | None:
 
     Speed (and which kernel ``_exact_choice`` picks) depends on it: the same code ran soft
     ordering 5.0x faster than the Eq. 7 loop on one CPU and 3.3x on another (docs/results.md 8.0b)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""  # Linux only; elsewhere the fallback below
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or None
 
 
