@@ -114,5 +114,8 @@ def build_model(cfg: RunConfig, tasks: Sequence[TaskData]) -> MultiTaskModel:
     encoders, feature_shape = _encoders(cfg, tasks)
     core = CoreSpec(make_bank=_make_bank_fn(cfg, feature_shape), depth=cfg.model.core.depth,
                     feature_shape=feature_shape, dropout=cfg.model.core.dropout)
-    return finish_model(cfg.scheme, encoders, core, [t.n_outputs for t in tasks], options=cfg.scheme_options,
-                        seed=cfg.seed, head_pool=cfg.model.head.pool, shared_head=cfg.model.head.shared)
+    model = finish_model(cfg.scheme, encoders, core, [t.n_outputs for t in tasks], options=cfg.scheme_options,
+                         seed=cfg.seed, head_pool=cfg.model.head.pool, shared_head=cfg.model.head.shared)
+    if isinstance(encoders, ChannelPad) and cfg.model.core.kind == "conv" and model.scheme.reads_input_by_layers:
+        encoders.lazy = True  # the built-in conv layers read the unpadded image as zero-padded
+    return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -10,6 +11,12 @@ class ConvPoolLayer(nn.Module):
 
     Channels in equal channels out, so the layer can be applied at any depth, which soft and
     permuted ordering need (the paper pads the 1-channel image to 53 channels for this reason).
+
+    An input with fewer channels than ``channels`` is read as zero-padded to ``channels`` (the
+    paper's channel padding, Sec. 4.3): the zero channels add nothing to any output, so the conv
+    runs on the live channels with the matching slice of the weights. For the 1-channel Omniglot
+    image under 53 channels that makes the first depth 53x cheaper, and at 52x52 or 105x105 the
+    first depth is ~75 % of the network's FLOPs (``ChannelPad(lazy=True)`` hands such inputs on).
 
     ``init="torch"``: PyTorch's Conv2d default (weights and biases uniform +-1/sqrt(fan_in)).
     ``init="glorot"``: Glorot-uniform weights and zero biases, Keras' default and so the
@@ -29,4 +36,9 @@ class ConvPoolLayer(nn.Module):
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:  # [N, C, H, W] -> [N, C, H', W']
-        return self.pool(self.conv(x).relu())
+        live = x.shape[1]
+        if live < self.conv.in_channels:  # zero-extended input: the missing channels contribute 0
+            y = F.conv2d(x, self.conv.weight[:, :live], self.conv.bias, padding=self.conv.padding)
+        else:
+            y = self.conv(x)
+        return self.pool(y.relu())

@@ -100,14 +100,25 @@ class ChannelPad(nn.Module):
 
     [T', B, C_in, H, W] -> [T', B, C, H, W]. No parameters: the paper pads the 1-channel
     105x105 image to 53 channels so every core conv maps 53 -> 53.
+
+    ``lazy=True`` hands the image on unpadded (``[T', B, C_in, H, W]``): the builders set it only
+    when the core's layers are the built-in conv layers, which read a narrower input as
+    zero-padded (``ConvPoolLayer``), and the scheme passes its input only to those layers
+    (``SharingScheme.reads_input_by_layers``). The network computed is the same; the padded
+    channels are never multiplied.
     """
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, lazy: bool = False) -> None:
         super().__init__()
-        self.channels = channels
+        self.channels, self.lazy = channels, lazy
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
+        if self.lazy:
+            return x
         return F.pad(x, (0, 0, 0, 0, 0, self.channels - x.shape[2]))
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, lazy={self.lazy}"
 
     def export_task(self, task: int) -> nn.Module:
         from sharewise.components.plain import ChannelPad as PlainChannelPad

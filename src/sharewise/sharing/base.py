@@ -49,6 +49,11 @@ class SharingScheme(nn.Module, abc.ABC):
     #: every task also uses the other tasks' encoders (``MultiTaskModel.parameter_users``).
     mixes_tasks: bool = False
 
+    #: True if the scheme hands its input ``x`` only to its bank's layers (no concatenation,
+    #: identity path or shape check of ``x`` itself), so a conv core whose layers read a narrower
+    #: input as zero-padded can be fed the unpadded image (``ChannelPad(lazy=True)``).
+    reads_input_by_layers: bool = False
+
     def __init__(self, n_tasks: int) -> None:
         super().__init__()
         self.n_tasks = n_tasks

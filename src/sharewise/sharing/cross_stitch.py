@@ -49,6 +49,7 @@ class CrossStitch(SharingScheme):
     ``alpha [D, T, T]`` still load (``_split_alpha``)."""
 
     mixes_tasks = True  # task i mixes every task's features
+    reads_input_by_layers = True  # x goes only to the bank's layers (SharingScheme)
 
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
                  alpha_self: float = 0.9, arch_lr_multiplier: float = 10.0) -> None:

@@ -22,6 +22,8 @@ class Parallel(SharingScheme):
     All tasks run as one stacked batch: each depth is one layer call on ``[T'*B, *f]``.
     """
 
+    reads_input_by_layers = True  # x goes only to the bank's layers (SharingScheme)
+
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float) -> None:
         super().__init__(n_tasks)
         self.bank, self.depth, self.dropout = bank, depth, dropout
@@ -43,6 +45,8 @@ class SingleTask(SharingScheme):
     Tasks still run stacked (one batched product per depth for dense layers), but nothing is
     shared, so this equals training T separate networks with the summed loss.
     """
+
+    reads_input_by_layers = True  # x goes only to the bank's layers (SharingScheme)
 
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float) -> None:
         super().__init__(n_tasks)

@@ -67,6 +67,7 @@ class NDDR(SharingScheme):
     """Task t's column is layers ``t*D .. t*D+D-1``; ``weight[d]`` is depth d's ``[T*C, T*C]``."""
 
     mixes_tasks = True  # task i mixes every task's features
+    reads_input_by_layers = True  # x goes only to the bank's layers (SharingScheme)
 
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
                  channels: list[int], alpha_self: float = 0.9, arch_lr_multiplier: float = 1.0) -> None:

@@ -32,6 +32,8 @@ class Permuted(SharingScheme):
     all tasks in one call (a batched product for dense layers, one call per layer otherwise).
     """
 
+    reads_input_by_layers = True  # x goes only to the bank's layers (SharingScheme)
+
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float,
                  permutations: Tensor) -> None:
         super().__init__(n_tasks)

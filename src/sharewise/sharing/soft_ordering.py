@@ -48,6 +48,7 @@ class SoftOrdering(SharingScheme):
             raise ConfigError(f"soft_ordering scale_fn must be 'softmax' or 'sigmoid', got {scale_fn!r}")
         self.bank, self.depth, self.dropout = bank, depth, dropout
         self.identity, self.scale_fn, self.frozen = identity, scale_fn, frozen
+        self.reads_input_by_layers = not identity  # the identity candidate adds x itself to the mix
         n_candidates = bank.n_layers + int(identity)
         logits = torch.zeros(n_tasks, n_candidates, depth)
         if frozen:
