@@ -1,7 +1,7 @@
 """Seconds per training step of a config's real tasks under several schemes (to size long runs).
 
     python benchmarks/step_time.py CONFIG --schemes parallel,soft_ordering [--steps 10] [--rounds 2]
-        [--precision fp32,bf16] [--data-dir ../shared/data] [key=value ...]
+        [--precision fp32,bf16] [--padding built,eager] [--data-dir ../shared/data] [key=value ...]
 
 The tasks are loaded once (the config's own task set, with the overrides applied); each
 (scheme, precision) gets its model and ``Trainer`` built as a run builds them, and its
@@ -9,7 +9,9 @@ The tasks are loaded once (the config's own task set, with the overrides applied
 per task) is timed in blocks of ``--steps`` steps. Blocks alternate between the setups round by
 round, so a change of machine load hits every setup alike; the median block is reported with
 the projected time of the config's ``train.steps`` (training only: evaluation and checkpoints come
-on top) and the load average. One thread unless the config says otherwise. On a loaded machine
+on top) and the load average. ``--padding built,eager`` also times each setup with a channel-padded
+image padded eagerly (``ChannelPad(lazy=False)``), to show what feeding the conv core the unpadded
+image saves (``built`` is what a run uses). One thread unless the config says otherwise. On a loaded machine
 the ratios between setups mean more than the absolute numbers.
 """
 
@@ -45,10 +47,12 @@ def setup_config(data: dict[str, Any], scheme: str, precision: str) -> dict[str,
     return out
 
 
-def make_step(data: dict[str, Any], tasks: list[Any], device: torch.device) -> Any:
+def make_step(data: dict[str, Any], tasks: list[Any], device: torch.device, padding: str = "built") -> Any:
     cfg = parse_config(data)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, tasks).to(device)
+    if padding == "eager" and hasattr(model.encoders, "lazy"):
+        model.encoders.lazy = False
     trainer = Trainer(cfg, model, tasks)
     counter = iter(range(1, 10**9))
 
@@ -65,12 +69,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("config")
     ap.add_argument("--schemes", required=True, help="comma-separated scheme names")
     ap.add_argument("--precision", default="fp32", help="comma-separated: fp32, bf16")
+    ap.add_argument("--padding", default="built", help="comma-separated: built, eager (ChannelPad padding)")
     ap.add_argument("--steps", type=int, default=5, help="steps per timed block")
     ap.add_argument("--rounds", type=int, default=2, help="timed blocks per setup (after one warm-up step)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("overrides", nargs="*", metavar="key=value")
     args = ap.parse_intermixed_args(argv)  # key=value overrides may follow the options
+    if set(args.padding.split(",")) - {"built", "eager"}:
+        ap.error(f"--padding takes built and/or eager, got {args.padding!r}")
     data = apply_overrides(read_yaml(args.config), args.overrides)
     base = parse_config(data)
     torch.set_num_threads(base.train.threads or 1)
@@ -80,15 +87,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                                         options=base.tasks.options), base.tasks.builder)
     print(f"{args.config}: {len(tasks)} tasks loaded in {time.perf_counter() - t0:.1f} s; "
           f"{torch.get_num_threads()} thread(s); device {device}; load average {load_average()}", flush=True)
-    setups = {(s, p): make_step(setup_config(data, s, p), tasks, device)
-              for s in args.schemes.split(",") for p in args.precision.split(",")}
+    setups = {(s, p, pad): make_step(setup_config(data, s, p), tasks, device, pad)
+              for s in args.schemes.split(",") for p in args.precision.split(",") for pad in args.padding.split(",")}
     samples = interleaved_seconds(setups, args.rounds, args.steps)
     rows = []
-    for (scheme, precision), values in samples.items():
+    for (scheme, precision, padding), values in samples.items():
         per_step = statistics.median(values)
-        rows.append({"scheme": scheme, "precision": precision, "s_per_step": per_step,
+        rows.append({"scheme": scheme, "precision": precision, "padding": padding, "s_per_step": per_step,
                      "projected_s": per_step * base.train.steps})
-        print(f"{scheme:<22} {precision}: {per_step:.4f} s/step (blocks {[round(v, 4) for v in values]}); "
+        print(f"{scheme:<22} {precision} {padding:<5}: {per_step:.4f} s/step (blocks {[round(v, 4) for v in values]}); "
               f"{base.train.steps} steps ~ {per_step * base.train.steps / 60:.1f} min of training "
               f"(load {load_average()})", flush=True)
     return rows

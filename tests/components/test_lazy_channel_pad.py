@@ -96,3 +96,18 @@ def test_builders_pad_lazily_only_where_the_scheme_reads_its_input_by_layers(sch
     out = model(torch.rand(3, 2, 1, SIDE, SIDE))
     assert out.shape[:2] == (3, 2) and torch.isfinite(out).all()
 
+
+
+@pytest.mark.parametrize("pool", [True, False])
+def test_relu_after_the_pool_is_bit_identical_to_relu_before_it(pool: bool) -> None:
+    torch.manual_seed(4)
+    layer = ConvPoolLayer(WIDTH, 3, pool=pool)
+    x = torch.randn(3, WIDTH, SIDE, SIDE, requires_grad=True)
+    g = torch.randn_like(layer(x))
+    got = layer(x)
+    got_grads = torch.autograd.grad(got, [x, *layer.parameters()], g)
+    want = layer.pool(layer.conv(x).relu())  # the textbook order: conv, ReLU, pool
+    want_grads = torch.autograd.grad(want, [x, *layer.parameters()], g)
+    assert torch.equal(got, want)
+    for a, b in zip(got_grads, want_grads):
+        assert torch.equal(a, b)
