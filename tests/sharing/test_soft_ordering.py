@@ -199,6 +199,21 @@ def test_softmax_scales_start_uniform_and_sum_to_one() -> None:
     assert scheme.architecture_parameters() == [scheme.logits]
 
 
+def test_parallel_init_puts_the_softmax_weight_e_b_over_e_b_plus_j_minus_1_on_layer_k_at_depth_k() -> None:
+    b = 2.0
+    scheme = create_scheme("soft_ordering", dense_core(), 3, options={"parallel_init": b})
+    s = scheme.scales()
+    on = torch.exp(torch.tensor(b)) / (torch.exp(torch.tensor(b)) + DEPTH - 1)
+    for k in range(DEPTH):
+        torch.testing.assert_close(s[:, k, k], on.expand(3))
+        others = [j for j in range(DEPTH) if j != k]
+        torch.testing.assert_close(s[:, others, k], ((1 - on) / (DEPTH - 1)).expand(3, DEPTH - 1))
+    default = create_scheme("soft_ordering", dense_core(), 3)
+    assert torch.equal(default.scales(), torch.full((3, DEPTH, DEPTH), 1.0 / DEPTH))  # the paper's start
+    with pytest.raises(ConfigError, match="parallel_init must be a finite number"):
+        create_scheme("soft_ordering", dense_core(), 3, options={"parallel_init": float("inf")})
+
+
 def test_sigmoid_scales_lie_in_the_open_unit_interval() -> None:
     scheme = create_scheme("soft_ordering", dense_core(), 3, options={"scale_fn": "sigmoid"})
     assert isinstance(scheme, SoftOrdering)

@@ -13,10 +13,15 @@ pairs. Options:
   sweep one layer's scale in [0, 1] for the layer-behaviour visualisation).
 - ``frozen=True`` (registered as ``soft_ordering_uniform``): scales fixed at uniform. This is the
   ablation that separates a *learned* order from mere averaging of the layers.
+- ``parallel_init=b`` (default 0, the paper's equal initial scales, Sec. 3): add ``b`` to the logit
+  of layer k at depth k, so training starts near the parallel order (softmax ``e^b / (e^b + J - 1)``
+  on it). A diagnostic: on Omniglot at batch one, the uniform start averages J random feature maps
+  per depth into nearly input-independent features and training stalls at chance (results §1.5).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -42,7 +47,7 @@ class SoftOrdering(SharingScheme):
 
     def __init__(self, bank: LayerBank, n_tasks: int, depth: int, dropout: float, *,
                  identity: bool = False, scale_fn: Literal["softmax", "sigmoid"] = "softmax",
-                 frozen: bool = False) -> None:
+                 frozen: bool = False, parallel_init: float = 0.0) -> None:
         super().__init__(n_tasks)
         if scale_fn not in ("softmax", "sigmoid"):
             raise ConfigError(f"soft_ordering scale_fn must be 'softmax' or 'sigmoid', got {scale_fn!r}")
@@ -50,7 +55,11 @@ class SoftOrdering(SharingScheme):
         self.identity, self.scale_fn, self.frozen = identity, scale_fn, frozen
         self.reads_input_by_layers = not identity  # the identity candidate adds x itself to the mix
         n_candidates = bank.n_layers + int(identity)
+        if not math.isfinite(parallel_init):
+            raise ConfigError(f"soft_ordering parallel_init must be a finite number, got {parallel_init!r}")
         logits = torch.zeros(n_tasks, n_candidates, depth)
+        for k in range(min(bank.n_layers, depth)):
+            logits[:, k, k] += float(parallel_init)
         if frozen:
             self.register_buffer("logits", logits)
         else:
@@ -175,9 +184,10 @@ def _build(core: CoreSpec, n_tasks: int, scheme: str, **kwargs: Any) -> SoftOrde
 
 @register_scheme("soft_ordering")
 def build_soft_ordering(core: CoreSpec, n_tasks: int, *, seed: int = 0, identity: bool = False,
-                        scale_fn: Literal["softmax", "sigmoid"] = "softmax") -> SoftOrdering:
+                        scale_fn: Literal["softmax", "sigmoid"] = "softmax", parallel_init: float = 0.0) -> SoftOrdering:
     """Learned soft order (Eq. 7)."""
-    return _build(core, n_tasks, "soft_ordering", identity=identity, scale_fn=scale_fn)  # type: ignore[arg-type]
+    return _build(core, n_tasks, "soft_ordering", identity=identity, scale_fn=scale_fn,  # type: ignore[arg-type]
+                  parallel_init=parallel_init)
 
 
 @register_scheme("soft_ordering_uniform")
