@@ -117,5 +117,17 @@ def build_model(cfg: RunConfig, tasks: Sequence[TaskData]) -> MultiTaskModel:
     model = finish_model(cfg.scheme, encoders, core, [t.n_outputs for t in tasks], options=cfg.scheme_options,
                          seed=cfg.seed, head_pool=cfg.model.head.pool, shared_head=cfg.model.head.shared)
     if isinstance(encoders, ChannelPad) and cfg.model.core.kind == "conv" and model.scheme.reads_input_by_layers:
-        encoders.lazy = True  # the built-in conv layers read the unpadded image as zero-padded
+        feed_unpadded(model)
     return model
+
+
+def feed_unpadded(model: MultiTaskModel) -> None:
+    """Hand the built-in conv core the unpadded image: ``ChannelPad`` stops padding and every
+    ``ConvPoolLayer`` of the scheme reads a narrower input as zero-padded (the same network; the
+    padded channels are never multiplied). Only for schemes that read their input by layers."""
+    if not (isinstance(model.encoders, ChannelPad) and model.scheme.reads_input_by_layers):
+        raise ValueError("feed_unpadded needs a ChannelPad encoder and a scheme that reads its input by layers")
+    model.encoders.lazy = True
+    for module in model.scheme.modules():
+        if isinstance(module, ConvPoolLayer):
+            module.zero_extends_input = True

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sharewise.assemble import finish_model
-from sharewise.builders import build_model
+from sharewise.builders import build_model, feed_unpadded
 from sharewise.components.conv import ConvPoolLayer
 from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.task_modules import ChannelPad
@@ -29,6 +29,9 @@ READING = ["parallel", "single_task", "permuted", "soft_ordering", "soft_orderin
 def test_conv_layer_reads_a_narrow_input_as_zero_padded() -> None:
     torch.manual_seed(0)
     layer = ConvPoolLayer(WIDTH, 3, pool=True, init="glorot")
+    with pytest.raises(RuntimeError):  # by default a narrower input is a shape error, as for nn.Conv2d
+        layer(torch.randn(5, 2, SIDE, SIDE))
+    layer.zero_extends_input = True
     nn_bias = torch.randn(WIDTH) * 0.1
     with torch.no_grad():
         layer.conv.bias.copy_(nn_bias)  # a non-zero bias: it must be added once, as in the padded conv
@@ -57,7 +60,7 @@ def _conv_model(scheme: str, lazy: bool) -> torch.nn.Module:
 def test_lazy_padding_gives_the_padded_models_outputs_and_gradients(scheme: str) -> None:
     eager = _conv_model(scheme, lazy=False)
     lazy = copy.deepcopy(eager)
-    lazy.encoders.lazy = True
+    feed_unpadded(lazy)
     x = torch.randn(len(OUTS), 4, 1, SIDE, SIDE, generator=torch.Generator().manual_seed(2))
     results = []
     for model in (eager, lazy):
@@ -93,6 +96,8 @@ def test_builders_pad_lazily_only_where_the_scheme_reads_its_input_by_layers(sch
                                   "core": {"kind": "conv", "width": WIDTH, "depth": 2, "pool": not options}}})
     model = build_model(cfg, _image_tasks())
     assert model.encoders.lazy is lazy
+    convs = [m for m in model.modules() if isinstance(m, ConvPoolLayer)]
+    assert all(m.zero_extends_input is lazy for m in convs)
     out = model(torch.rand(3, 2, 1, SIDE, SIDE))
     assert out.shape[:2] == (3, 2) and torch.isfinite(out).all()
 

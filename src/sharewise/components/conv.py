@@ -13,11 +13,14 @@ class ConvPoolLayer(nn.Module):
     Channels in equal channels out, so the layer can be applied at any depth, which soft and
     permuted ordering need (the paper pads the 1-channel image to 53 channels for this reason).
 
-    An input with fewer channels than ``channels`` is read as zero-padded to ``channels`` (the
-    paper's channel padding, Sec. 4.3): the zero channels add nothing to any output, so the conv
-    runs on the live channels with the matching slice of the weights. For the 1-channel Omniglot
-    image under 53 channels that makes the first depth 53x cheaper, and at 52x52 or 105x105 the
-    first depth is ~75 % of the network's FLOPs (``ChannelPad(lazy=True)`` hands such inputs on).
+    With ``zero_extends_input`` set (the builders set it together with ``ChannelPad(lazy=True)``,
+    :func:`sharewise.builders.feed_unpadded`), an input with fewer channels than ``channels`` is
+    read as zero-padded to ``channels`` (the paper's channel padding, Sec. 4.3): the zero channels
+    add nothing to any output, so the conv runs on the live channels with the matching slice of the
+    weights. For the 1-channel Omniglot image under 53 channels that makes the first depth 53x
+    cheaper, and at 52x52 or 105x105 the first depth is ~75 % of the network's FLOPs. Unset (the
+    default), a narrower input is the shape error it would be for ``nn.Conv2d``, so a misconfigured
+    core (an identity encoder feeding 1-channel images to a 4-channel core) is still refused.
 
     ``init="torch"``: PyTorch's Conv2d default (weights and biases uniform +-1/sqrt(fan_in)).
     ``init="glorot"``: Glorot-uniform weights and zero biases, Keras' default and so the
@@ -35,10 +38,11 @@ class ConvPoolLayer(nn.Module):
             nn.init.xavier_uniform_(self.conv.weight)
             nn.init.zeros_(self.conv.bias)
         self.pool = nn.MaxPool2d(2) if pool else nn.Identity()
+        self.zero_extends_input = False
 
     def forward(self, x: Tensor) -> Tensor:  # [N, C, H, W] -> [N, C, H', W']
         live = x.shape[1]
-        if live < self.conv.in_channels:  # zero-extended input: the missing channels contribute 0
+        if live < self.conv.in_channels and self.zero_extends_input:  # the missing channels contribute 0
             y = F.conv2d(x, self.conv.weight[:, :live], self.conv.bias, padding=self.conv.padding)
         else:
             y = self.conv(x)

@@ -102,9 +102,9 @@ class ChannelPad(nn.Module):
     105x105 image to 53 channels so every core conv maps 53 -> 53.
 
     ``lazy=True`` hands the image on unpadded (``[T', B, C_in, H, W]``): the builders set it only
-    when the core's layers are the built-in conv layers, which read a narrower input as
-    zero-padded (``ConvPoolLayer``), and the scheme passes its input only to those layers
-    (``SharingScheme.reads_input_by_layers``). The network computed is the same; the padded
+    when the core's layers are the built-in conv layers, told to read a narrower input as
+    zero-padded (``ConvPoolLayer.zero_extends_input``), and the scheme passes its input only to
+    those layers (``SharingScheme.reads_input_by_layers``; ``sharewise.builders.feed_unpadded``). The network computed is the same; the padded
     channels are never multiplied.
     """
 
