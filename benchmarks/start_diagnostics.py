@@ -1,6 +1,7 @@
 """Why a scheme does or does not leave chance: two measurements at the initial weights.
 
-    python benchmarks/start_diagnostics.py CONFIG --setups "parallel;soft_ordering;soft_ordering scheme_options.parallel_init=2.0"
+    python benchmarks/start_diagnostics.py CONFIG
+        --setups "parallel;soft_ordering;soft_ordering scheme_options.parallel_init=2.0"
         [--steps 64] [--images 64] [--seed 0] [--data-dir ../shared/data] [key=value ...]
 
 Each setup is a scheme name followed by its own ``key=value`` overrides (setups separated by

@@ -104,8 +104,8 @@ class ChannelPad(nn.Module):
     ``lazy=True`` hands the image on unpadded (``[T', B, C_in, H, W]``): the builders set it only
     when the core's layers are the built-in conv layers, told to read a narrower input as
     zero-padded (``ConvPoolLayer.zero_extends_input``), and the scheme passes its input only to
-    those layers (``SharingScheme.reads_input_by_layers``; ``sharewise.builders.feed_unpadded``). The network computed is the same; the padded
-    channels are never multiplied.
+    those layers (``SharingScheme.reads_input_by_layers``; ``sharewise.builders.feed_unpadded``).
+    The network computed is the same; the padded channels are never multiplied.
     """
 
     def __init__(self, channels: int, lazy: bool = False) -> None:

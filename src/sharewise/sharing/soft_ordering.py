@@ -184,7 +184,8 @@ def _build(core: CoreSpec, n_tasks: int, scheme: str, **kwargs: Any) -> SoftOrde
 
 @register_scheme("soft_ordering")
 def build_soft_ordering(core: CoreSpec, n_tasks: int, *, seed: int = 0, identity: bool = False,
-                        scale_fn: Literal["softmax", "sigmoid"] = "softmax", parallel_init: float = 0.0) -> SoftOrdering:
+                        scale_fn: Literal["softmax", "sigmoid"] = "softmax",
+                        parallel_init: float = 0.0) -> SoftOrdering:
     """Learned soft order (Eq. 7)."""
     return _build(core, n_tasks, "soft_ordering", identity=identity, scale_fn=scale_fn,  # type: ignore[arg-type]
                   parallel_init=parallel_init)
