@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,6 +93,34 @@ def test_omniglot_alphabets_split_per_character(shared_data: Path) -> None:
             counts = torch.bincount(t.split(split)[1], minlength=t.n_outputs)
             assert (counts == per_char).all()
         assert t.input_shape == (1, 28, 28)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_omniglot_pixel_max_scales_the_ink_only(shared_data: Path, lazy: bool) -> None:
+    opts = {"n_alphabets": 1, "image_size": 28, "lazy": lazy}
+    base = build_tasks("omniglot_alphabets", data_dir=str(shared_data), seed=0, options=opts)[0]
+    wide = build_tasks("omniglot_alphabets", data_dir=str(shared_data), seed=0, options={**opts, "pixel_max": 255})[0]
+    for split in ("train", "test"):
+        (x1, y1), (x255, y255) = (_first_images(t, split) for t in (base, wide))
+        assert float(x1.max()) == 1.0 and float(x1.min()) == 0.0  # background 0, a fully inked pixel 1
+        torch.testing.assert_close(x255, 255 * x1, rtol=1e-6, atol=0)  # the same images and split, only rescaled
+        assert torch.equal(y255, y1)
+    assert wide.notes["pixel_max"] == 255.0
+
+
+def _first_images(task: Any, split: str, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    if not hasattr(task, "dataset"):
+        return task.split(split)[0][:n], task.split(split)[1][:n]
+    data = task.dataset(split)  # a streamed task: a Dataset per split
+    items = [data[i] for i in range(n)]
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), True, "255"])
+def test_omniglot_pixel_max_must_be_a_positive_number(shared_data: Path, bad: Any) -> None:
+    with pytest.raises(ConfigError, match="pixel_max must be a positive number"):
+        build_tasks("omniglot_alphabets", data_dir=str(shared_data), seed=0,
+                    options={"n_alphabets": 1, "image_size": 28, "pixel_max": bad})
 
 
 def test_real_data_task_sets_need_a_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:

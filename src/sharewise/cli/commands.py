@@ -77,11 +77,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Under ``torchrun`` (RANK/WORLD_SIZE set) every rank runs this; see ``sharewise.training.distributed``."""
     from sharewise.training import distributed
 
+    from sharewise.training.signals import RunStopped
+
     ctx = distributed.init_from_env()
     try:
-        return _cmd_run(args, ctx)
-    finally:
+        status = _cmd_run(args, ctx)
+    except RunStopped:  # every rank stopped at the same agreed step
         distributed.shutdown()
+        raise
+    except BaseException:
+        distributed.shutdown(clean=False)
+        raise
+    distributed.shutdown()
+    return status
 
 
 def _cmd_run(args: argparse.Namespace, ctx: Any) -> int:

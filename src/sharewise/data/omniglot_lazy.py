@@ -22,10 +22,13 @@ from sharewise.data.omniglot import _decode
 
 
 class OmniglotImages(Dataset):
-    """Images ``members`` of one alphabet: item ``i`` is ``(x [1, S, S] float32, label int)``."""
+    """Images ``members`` of one alphabet: item ``i`` is ``(x [1, S, S] float32, label int)``, ink =
+    ``pixel_max`` on a 0 background."""
 
-    def __init__(self, index: AlphabetIndex, members: list[str], labels: np.ndarray, image_size: int | None) -> None:
+    def __init__(self, index: AlphabetIndex, members: list[str], labels: np.ndarray, image_size: int | None,
+                 pixel_max: float = 1.0) -> None:
         self.where, self.members, self.labels, self.image_size = index.where, members, labels, image_size
+        self.pixel_max = pixel_max
         self._zip_path = index.where if index.where.endswith(".zip") else None
         self._zip: zipfile.ZipFile | None = None
         self._pid = -1
@@ -43,7 +46,8 @@ class OmniglotImages(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         member = self.members[i]
         img = _decode(self._read(member), f"{member} in {self.where}", self.image_size)  # [S, S]
-        return torch.from_numpy(img).unsqueeze(0), int(self.labels[i])
+        x = torch.from_numpy(img).unsqueeze(0)
+        return (x * self.pixel_max if self.pixel_max != 1 else x), int(self.labels[i])
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -5,7 +5,11 @@ of the soft-ordering paper's fixed order (App. A.3; its first 20 are the Gumbel-
 unless ``alphabets`` names them. Each character's 20 drawings are split ``counts`` =
 train/val/test (Gumbel-Matrix: 10/4/6, i.e. 50/20/30 %), seeded per alphabet from
 ``split_seed``. Images: [1, S, S], strokes = 1; ``image_size`` < 105 is the documented reduced
-setting for CPUs (area-averaged downsampling).
+setting for CPUs (area-averaged downsampling). ``pixel_max`` is the ink value (background 0):
+1 by default; 255 feeds the 8-bit range. Why it matters (results §1.5): the soft-ordering
+paper's network has no normalisation, so the input's scale sets the initial activations' scale;
+at 1, Omniglot-50 at a batch of one image per task starts with features ~0.006 and Adam's first
+~100 steps drive every ReLU of soft ordering dead (the run stays at chance), at 255 they survive.
 
 ``lazy=True`` returns streamed tasks (:class:`~sharewise.data.streaming.DatasetTask`) that decode
 each image from the zip only when a DataLoader worker fetches it (``train.data_workers``): the same
@@ -21,6 +25,7 @@ from typing import Any
 import torch
 
 from sharewise.data.tasksets._registry import register_taskset, resolve_data_dir
+from sharewise.errors import ConfigError
 from sharewise.tasks.spec import TaskData
 
 
@@ -28,27 +33,34 @@ from sharewise.tasks.spec import TaskData
 def build_omniglot_alphabets(*, data_dir: str | None = None, seed: int = 0, n_alphabets: int = 20,
                              alphabets: Sequence[str] | None = None, image_size: int = 105,
                              counts: Sequence[int] = (10, 4, 6), split_seed: int = 0,
-                             lazy: bool = False) -> list[Any]:
+                             lazy: bool = False, pixel_max: float = 1.0) -> list[Any]:
     from sharewise.data.omniglot import OMNIGLOT_PAPER_ORDER, alphabet_seed, load_omniglot, omniglot_split
 
+    if isinstance(pixel_max, bool) or not isinstance(pixel_max, (int, float)) or not 0 < pixel_max < float("inf"):
+        raise ConfigError(f"omniglot_alphabets pixel_max must be a positive number (the ink value: 1, or 255 for "
+                          f"the 8-bit range), got {pixel_max!r}")
     root = resolve_data_dir(data_dir, "Omniglot")
     names = list(alphabets) if alphabets else list(OMNIGLOT_PAPER_ORDER[:n_alphabets])
     if lazy:
-        return _lazy(root, names, image_size, counts, split_seed)
+        return _lazy(root, names, image_size, counts, split_seed, float(pixel_max))
     data = load_omniglot(root, alphabets=names, image_size=None if image_size == 105 else image_size)
     tasks = []
     for name in names:
         alpha = data.alphabets[name]
         parts = omniglot_split(alpha.char_labels, alpha.drawing_ids, counts, alphabet_seed(split_seed, name))
-        x = torch.from_numpy(alpha.images).float().unsqueeze(1)  # [n, 1, S, S]
+        x = torch.from_numpy(alpha.images).float().unsqueeze(1)  # [n, 1, S, S], ink = 1
+        if pixel_max != 1:
+            x = x * float(pixel_max)
         y = torch.from_numpy(alpha.char_labels).long()
         tr, va, te = (torch.from_numpy(p) for p in parts)
         tasks.append(TaskData(name, "multiclass", alpha.n_characters, x[tr], y[tr], x[va], y[va], x[te], y[te],
-                              notes={"split": list(counts), "image_size": image_size, "part": alpha.part}))
+                              notes={"split": list(counts), "image_size": image_size, "part": alpha.part,
+                                     "pixel_max": float(pixel_max)}))
     return tasks
 
 
-def _lazy(root: Path, names: list[str], image_size: int, counts: Sequence[int], split_seed: int) -> list[Any]:
+def _lazy(root: Path, names: list[str], image_size: int, counts: Sequence[int], split_seed: int,
+          pixel_max: float) -> list[Any]:
     from torch.utils.data import Subset
 
     from sharewise.data.omniglot import alphabet_members, alphabet_seed, index_omniglot, omniglot_split
@@ -60,10 +72,10 @@ def _lazy(root: Path, names: list[str], image_size: int, counts: Sequence[int], 
     for name in names:
         index = indexes[owner[name]]
         members, labels, drawings, chars = alphabet_members(name, index)
-        images = OmniglotImages(index, members, labels, None if image_size == 105 else image_size)
+        images = OmniglotImages(index, members, labels, None if image_size == 105 else image_size, pixel_max)
         tr, va, te = (Subset(images, p.tolist())
                       for p in omniglot_split(labels, drawings, counts, alphabet_seed(split_seed, name)))
         tasks.append(DatasetTask(name, "multiclass", len(chars), tr, va, te, (1, image_size, image_size),
                                  notes={"split": list(counts), "image_size": image_size, "part": owner[name],
-                                        "lazy": f"decoded image by image from {index.where}"}))
+                                        "pixel_max": pixel_max, "lazy": f"decoded image by image from {index.where}"}))
     return tasks
