@@ -2,7 +2,7 @@
 
     python benchmarks/start_diagnostics.py CONFIG
         --setups "parallel;soft_ordering;soft_ordering scheme_options.parallel_init=2.0"
-        [--steps 64] [--images 64] [--seed 0] [--data-dir ../shared/data] [key=value ...]
+        [--steps 64] [--images 64] [--seed 0] [--train-steps 0] [--data-dir ../shared/data] [key=value ...]
 
 Each setup is a scheme name followed by its own ``key=value`` overrides (setups separated by
 ``;``); trailing ``key=value`` arguments apply to all. For each setup, built as a run builds it
@@ -18,6 +18,13 @@ from ``--seed``:
   its variance across images per feature over its mean square level; near 0 means the heads see
   nearly the same vector for every image.
 
+- **the first training steps** (``--train-steps N``): N Adam steps at the config's learning rate
+  on fresh batches, reporting at steps 0, 10, 25, 50, 100, ... the summed loss, the feature
+  variation and level as above, the share of the core's output features that are zero for every
+  probe image (dead), and the mean bias of the core. This is what showed the stall's cause: under
+  soft ordering Adam drives the biases negative faster than the small initial activations can
+  carry, every ReLU dies and the features become input-independent within ~100 steps.
+
 Results §1.5 (Omniglot-50, soft ordering at chance) used this on
 ``configs/omniglot50/soft_ordering_reduced.yaml``.
 """
@@ -28,11 +35,11 @@ import argparse
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from sharewise.builders import build_model
 from sharewise.config import apply_overrides, parse_config, read_yaml
 from sharewise.data.tasksets import build_tasks
+from sharewise.tasks.losses import MultiTaskLoss
 from sharewise.tasks.spec import check_task_list
 
 
@@ -47,13 +54,23 @@ def sample_batches(tasks: list[Any], n: int, batch: int, seed: int) -> list[tupl
     return out
 
 
+def task_loss(model: torch.nn.Module, tasks: list[Any], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The summed task loss, as a run computes it (``MultiTaskLoss``: any task kinds)."""
+    loss_fn = _LOSSES.get(id(tasks))
+    if loss_fn is None:
+        loss_fn = _LOSSES[id(tasks)] = MultiTaskLoss(tasks)
+    return loss_fn(model(x), y, count_errors=False)[0].sum()
+
+
+_LOSSES: dict[int, Any] = {}
+
+
 def gradient_consistency(model: torch.nn.Module, tasks: list[Any], batches: list[Any]) -> float:
     params = [p for n, p in model.named_parameters() if n.startswith("scheme.") and p.requires_grad]
     model.train()
     grads = []
     for x, y in batches:
-        out = model(x)
-        loss = sum(F.cross_entropy(out[t, :, :task.n_outputs], y[t]) for t, task in enumerate(tasks))
+        loss = task_loss(model, tasks, x, y)
         g = torch.autograd.grad(loss, params, allow_unused=True)
         grads.append(torch.cat([(a if a is not None else torch.zeros_like(p)).flatten() for a, p in zip(g, params)]))
     stacked = torch.stack(grads)
@@ -61,11 +78,46 @@ def gradient_consistency(model: torch.nn.Module, tasks: list[Any], batches: list
 
 
 def feature_variation(model: torch.nn.Module, tasks: list[Any], images: int) -> tuple[float, float]:
-    x = torch.stack([t.x_train[:images] for t in tasks])
+    h = core_features(model, torch.stack([t.x_train[:images] for t in tasks]))  # [T, B, F]
+    return float(h.var(1).mean() / h.mean(1).pow(2).mean()), float(h.mean())
+
+
+def core_features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The core's output ``[T, B, F]`` for stacked inputs ``x`` (eval mode, no gradient)."""
+    was_training = model.training
     model.eval()
     with torch.no_grad():
-        h = model.scheme(model.encoders(x)).flatten(2)  # [T, B, F]
-    return float(h.var(1).mean() / h.mean(1).pow(2).mean()), float(h.mean())
+        h = model.scheme(model.encoders(x)).flatten(2)
+    model.train(was_training)
+    return h
+
+
+def train_trace(model: torch.nn.Module, tasks: list[Any], batches: list[Any], lr: float, images: int) -> None:
+    """Adam on ``batches`` (one step each), printing the state of the core's features as it trains."""
+    probe = torch.stack([t.x_train[:images] for t in tasks])
+    biases = [p for n, p in model.named_parameters() if n.startswith("scheme.") and n.endswith("bias")]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    report_at = {0, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, len(batches)}
+    loss_value = grad_rms = float("nan")
+    model.train()
+    for step in range(len(batches) + 1):
+        if step in report_at:
+            h = core_features(model, probe)
+            dead = float((h.flatten(0, 1) <= 0).all(0).float().mean())  # a feature zero for every image
+            bias = float(torch.cat([b.detach().flatten() for b in biases]).mean()) if biases else float("nan")
+            print(f"    step {step:5d}: loss {loss_value:8.2f}, feature variance / mean^2 "
+                  f"{float(h.var(1).mean() / h.mean(1).pow(2).mean().clamp_min(1e-30)):.3f}, level {float(h.mean()):.5f}, "
+                  f"dead features {100 * dead:5.1f} %, mean core bias {bias:+.4f} (gradient rms {grad_rms:.1e})", flush=True)
+        if step == len(batches):
+            break
+        x, y = batches[step]
+        loss = task_loss(model, tasks, x, y)
+        opt.zero_grad()
+        loss.backward()
+        if biases:
+            grad_rms = float(torch.cat([b.grad.flatten() for b in biases if b.grad is not None]).pow(2).mean().sqrt())
+        opt.step()
+        loss_value = float(loss.detach())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=64)
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-steps", type=int, default=0, help="then train this many Adam steps, tracing the features")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("overrides", nargs="*", metavar="key=value")
     args = ap.parse_intermixed_args(argv)
@@ -97,6 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         var_ratio, level = feature_variation(model, tasks, args.images)
         print(f"{setup:<50} c = {c:.3f}, expected-gradient share {100 * share:.1f} %; "
               f"feature variance / mean^2 {var_ratio:.3f}, mean level {level:.4f}", flush=True)
+        if args.train_steps > 0:
+            train_trace(model, tasks, sample_batches(tasks, args.train_steps, base.train.batch_size, args.seed + 1),
+                        cfg.train.lr, args.images)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,9 @@ def test_omniglot_pixel_max_scales_the_ink_only(shared_data: Path, lazy: bool) -
         torch.testing.assert_close(x255, 255 * x1, rtol=1e-6, atol=0)  # the same images and split, only rescaled
         assert torch.equal(y255, y1)
     assert wide.notes["pixel_max"] == 255.0
+    white = build_tasks("omniglot_alphabets", data_dir=str(shared_data), seed=0,
+                        options={**opts, "pixel_max": 2, "white_background": True})[0]
+    torch.testing.assert_close(_first_images(white, "train")[0], 2 * (1 - _first_images(base, "train")[0]))
 
 
 def _first_images(task: Any, split: str, n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,11 +119,13 @@ def _first_images(task: Any, split: str, n: int = 8) -> tuple[torch.Tensor, torc
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
 
 
-@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), True, "255"])
-def test_omniglot_pixel_max_must_be_a_positive_number(shared_data: Path, bad: Any) -> None:
-    with pytest.raises(ConfigError, match="pixel_max must be a positive number"):
+@pytest.mark.parametrize(("option", "bad", "message"), [
+    *[("pixel_max", bad, "pixel_max must be a positive number") for bad in (0, -1.0, float("inf"), float("nan"), True, "255")],
+    ("white_background", "yes", "white_background must be true or false")])
+def test_omniglot_pixel_options_are_checked(shared_data: Path, option: str, bad: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
         build_tasks("omniglot_alphabets", data_dir=str(shared_data), seed=0,
-                    options={"n_alphabets": 1, "image_size": 28, "pixel_max": bad})
+                    options={"n_alphabets": 1, "image_size": 28, option: bad})
 
 
 def test_real_data_task_sets_need_a_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +85,14 @@ def _decode(blob: bytes, where: str, image_size: int | None) -> np.ndarray:
         resample = Image.Resampling.BOX if image_size < 105 else Image.Resampling.BILINEAR
         img = img.resize((image_size, image_size), resample=resample)
     return 1.0 - np.asarray(img, dtype=np.float32) / 255.0  # invert: white paper -> 0, ink -> 1
+
+
+def rescale_pixels(x: Any, pixel_max: float = 1.0, white_background: bool = False) -> Any:
+    """Images as decoded (strokes 1 on a 0 background) -> strokes ``pixel_max`` on 0, or with
+    ``white_background`` the scan's own polarity (paper ``pixel_max``, strokes 0). Arrays or tensors."""
+    if white_background:
+        x = 1.0 - x
+    return x * pixel_max if pixel_max != 1 else x
 
 
 def alphabet_members(name: str, index: AlphabetIndex) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:

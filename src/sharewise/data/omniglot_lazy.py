@@ -18,17 +18,17 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sharewise.data._omniglot_source import AlphabetIndex
-from sharewise.data.omniglot import _decode
+from sharewise.data.omniglot import _decode, rescale_pixels
 
 
 class OmniglotImages(Dataset):
-    """Images ``members`` of one alphabet: item ``i`` is ``(x [1, S, S] float32, label int)``, ink =
-    ``pixel_max`` on a 0 background."""
+    """Images ``members`` of one alphabet: item ``i`` is ``(x [1, S, S] float32, label int)``, pixel
+    values as :func:`~sharewise.data.omniglot.rescale_pixels` gives them."""
 
     def __init__(self, index: AlphabetIndex, members: list[str], labels: np.ndarray, image_size: int | None,
-                 pixel_max: float = 1.0) -> None:
+                 pixel_max: float = 1.0, white_background: bool = False) -> None:
         self.where, self.members, self.labels, self.image_size = index.where, members, labels, image_size
-        self.pixel_max = pixel_max
+        self.pixel_max, self.white_background = pixel_max, white_background
         self._zip_path = index.where if index.where.endswith(".zip") else None
         self._zip: zipfile.ZipFile | None = None
         self._pid = -1
@@ -46,8 +46,8 @@ class OmniglotImages(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         member = self.members[i]
         img = _decode(self._read(member), f"{member} in {self.where}", self.image_size)  # [S, S]
-        x = torch.from_numpy(img).unsqueeze(0)
-        return (x * self.pixel_max if self.pixel_max != 1 else x), int(self.labels[i])
+        x = rescale_pixels(torch.from_numpy(img).unsqueeze(0), self.pixel_max, self.white_background)
+        return x, int(self.labels[i])
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
