@@ -74,6 +74,7 @@ def summarise(cfg: Any, tasks: list[Any], model: Any, result: Any, wall_time: fl
     from sharewise.config import config_to_dict
     from sharewise.data.streaming import split_size
     from sharewise.training.evaluate import evaluate
+    from sharewise.training.health import training_warnings
     from sharewise.training.metadata import run_metadata
 
     # The best state was evaluated on val and test when it was selected: reuse that record rather
@@ -112,7 +113,8 @@ def summarise(cfg: Any, tasks: list[Any], model: Any, result: Any, wall_time: fl
         LOSS: mean(e["test_loss"] for e in per_task.values()),
         **{k: v for k, v in means.items() if v is not None},
         "structure": {"tasks": [t.name for t in tasks], **model.scheme.learned_structure()},
-        "warnings": model.scheme.structure_warnings([t.name for t in tasks]),
+        "warnings": [*model.scheme.structure_warnings([t.name for t in tasks]),
+                     *training_warnings(tasks, result.history)],
         "optimizer_groups": result.optimizer_groups,
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "data": {t.name: t.summary() for t in tasks},
