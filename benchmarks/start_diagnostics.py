@@ -134,15 +134,24 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     data = apply_overrides(read_yaml(args.config), args.overrides)
     base = parse_config(data)
-    tasks = check_task_list(build_tasks(base.tasks.builder, data_dir=args.data_dir, seed=base.seed,
-                                        options=base.tasks.options), base.tasks.builder)
-    batches = sample_batches(tasks, args.steps, base.train.batch_size, args.seed)
+    loaded: dict[str, list[Any]] = {}
+
+    def tasks_of(cfg: Any) -> list[Any]:
+        """The task set a setup asks for (a setup may override tasks.options), loaded once each."""
+        key = repr((cfg.tasks.builder, sorted(cfg.tasks.options.items())))
+        if key not in loaded:
+            loaded[key] = check_task_list(build_tasks(cfg.tasks.builder, data_dir=args.data_dir, seed=cfg.seed,
+                                                      options=cfg.tasks.options), cfg.tasks.builder)
+        return loaded[key]
+
     floor = args.steps ** -0.5
-    print(f"{args.config}: {len(tasks)} tasks, {args.steps} steps of batch {base.train.batch_size} per task; "
+    print(f"{args.config}: {len(tasks_of(base))} tasks, {args.steps} steps of batch {base.train.batch_size} per task; "
           f"pure noise gives c = {floor:.3f}")
     for setup in filter(None, (s.strip() for s in args.setups.split(";"))):
         scheme, *extra = setup.split()
         cfg = parse_config(apply_overrides(data, [f"scheme={scheme}", f"seed={args.seed}", *extra]))
+        tasks = tasks_of(cfg)
+        batches = sample_batches(tasks, args.steps, base.train.batch_size, args.seed)  # the same draws per setup
         torch.manual_seed(args.seed)
         model = build_model(cfg, tasks)
         c = gradient_consistency(model, tasks, batches)
