@@ -105,9 +105,10 @@ def train_trace(model: torch.nn.Module, tasks: list[Any], batches: list[Any], lr
             h = core_features(model, probe)
             dead = float((h.flatten(0, 1) <= 0).all(0).float().mean())  # a feature zero for every image
             bias = float(torch.cat([b.detach().flatten() for b in biases]).mean()) if biases else float("nan")
-            print(f"    step {step:5d}: loss {loss_value:8.2f}, feature variance / mean^2 "
-                  f"{float(h.var(1).mean() / h.mean(1).pow(2).mean().clamp_min(1e-30)):.3f}, level {float(h.mean()):.5f}, "
-                  f"dead features {100 * dead:5.1f} %, mean core bias {bias:+.4f} (gradient rms {grad_rms:.1e})", flush=True)
+            variation = float(h.var(1).mean() / h.mean(1).pow(2).mean().clamp_min(1e-30))
+            print(f"    step {step:5d}: loss {loss_value:8.2f}, feature variance / mean^2 {variation:.3f}, "
+                  f"level {float(h.mean()):.5f}, dead features {100 * dead:5.1f} %, "
+                  f"mean core bias {bias:+.4f} (gradient rms {grad_rms:.1e})", flush=True)
         if step == len(batches):
             break
         x, y = batches[step]

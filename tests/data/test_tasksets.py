@@ -120,7 +120,8 @@ def _first_images(task: Any, split: str, n: int = 8) -> tuple[torch.Tensor, torc
 
 
 @pytest.mark.parametrize(("option", "bad", "message"), [
-    *[("pixel_max", bad, "pixel_max must be a positive number") for bad in (0, -1.0, float("inf"), float("nan"), True, "255")],
+    *[("pixel_max", bad, "pixel_max must be a positive number")
+      for bad in (0, -1.0, float("inf"), float("nan"), True, "255")],
     ("white_background", "yes", "white_background must be true or false")])
 def test_omniglot_pixel_options_are_checked(shared_data: Path, option: str, bad: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -8,9 +8,11 @@ train/val/test (Gumbel-Matrix: 10/4/6, i.e. 50/20/30 %), seeded per alphabet fro
 setting for CPUs (area-averaged downsampling). ``pixel_max`` is the ink value (background 0):
 1 by default; 255 feeds the 8-bit range. ``white_background=True`` keeps the scans' own polarity
 (paper = ``pixel_max``, strokes 0; the papers do not say which they fed). Why the scale matters
-(results §1.5): the soft-ordering paper's network has no normalisation, so the input's scale sets the initial activations' scale;
-at 1, Omniglot-50 at a batch of one image per task starts with features ~0.006 and Adam's first
-~100 steps drive every ReLU of soft ordering dead (the run stays at chance), at 255 they survive.
+(results §1.5): the soft-ordering paper's network has no normalisation, so the input's scale sets
+the initial activations' scale; at 1, Omniglot-50 at a batch of one image per task starts with
+features ~0.006 and Adam's first ~200 steps switch off every ReLU of soft ordering (the run stays
+at chance); at 255 they survive (and parallel ordering, whose initial logits are then huge, starts
+late).
 
 ``lazy=True`` returns streamed tasks (:class:`~sharewise.data.streaming.DatasetTask`) that decode
 each image from the zip only when a DataLoader worker fetches it (``train.data_workers``): the same
