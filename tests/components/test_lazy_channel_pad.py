@@ -111,8 +111,26 @@ def test_relu_after_the_pool_is_bit_identical_to_relu_before_it(pool: bool) -> N
     g = torch.randn_like(layer(x))
     got = layer(x)
     got_grads = torch.autograd.grad(got, [x, *layer.parameters()], g)
-    want = layer.pool(layer.conv(x).relu())  # the textbook order: conv, ReLU, pool
+    xc = x.contiguous(memory_format=torch.channels_last)  # the layer's own layout (same rounding)
+    want = layer.pool(layer.conv(xc).relu())  # the textbook order: conv, ReLU, pool
     want_grads = torch.autograd.grad(want, [x, *layer.parameters()], g)
     assert torch.equal(got, want)
     for a, b in zip(got_grads, want_grads):
         assert torch.equal(a, b)
+
+
+def test_channels_last_layout_changes_only_the_rounding(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(5)
+    layer = ConvPoolLayer(WIDTH, 3, pool=True, init="glorot")
+    x = torch.randn(4, WIDTH, SIDE, SIDE, requires_grad=True)
+    g = torch.randn_like(layer(x))
+    fast = layer(x)
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    fast_grads = torch.autograd.grad(fast, [x, *layer.parameters()], g)
+    monkeypatch.setattr(ConvPoolLayer, "channels_last", False)
+    plain = layer(x)
+    assert plain.is_contiguous()
+    plain_grads = torch.autograd.grad(plain, [x, *layer.parameters()], g)
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fast_grads, plain_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
