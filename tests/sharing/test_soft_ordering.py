@@ -418,3 +418,35 @@ def test_fast_dropout_edge_cases() -> None:
     y = _dropout(strided, 0.5, True)
     kept = y != 0
     torch.testing.assert_close(y[kept], strided[kept] * 2.0)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_conv_outputs_mix_as_rows_in_their_own_layout(layout: torch.memory_format) -> None:
+    from sharewise.sharing.soft_ordering import _images_as_rows, _rows_as_images
+
+    images = [torch.randn(6, 3, 4, 5).contiguous(memory_format=layout) for _ in range(2)]
+    outs = torch.stack(images)  # [L, N, C, H, W], as the bank returns them
+    rows, shape = _images_as_rows(outs)
+    assert rows.shape == (2, 6, 60) and rows.data_ptr() == outs.data_ptr()  # a view, no copy
+    back = _rows_as_images(rows[1].reshape(2, -1), 2, 3, shape)  # T' = 2 tasks of B = 3 images
+    assert torch.equal(back, images[1].view(2, 3, 3, 4, 5)) and back.data_ptr() == rows[1].data_ptr()
+    assert _images_as_rows(outs[:, :, :, ::2]) is None  # strided images are not dense blocks
+
+
+def test_conv_soft_ordering_dropout_on_rows_is_inverted_dropout() -> None:
+    # The rows path applies dropout to each image's memory: over many draws the mean output of
+    # one depth equals the eval-mode output (E[mask] / keep = 1), and draws differ.
+    torch.manual_seed(1)
+    core = CoreSpec(make_bank=lambda n: ModuleLayerBank([ConvPoolLayer(3, pool=False) for _ in range(n)]),
+                    depth=1, feature_shape=(3, 8, 8), dropout=0.5)
+    scheme = create_scheme("soft_ordering", core, 2)
+    x = torch.rand(2, 16, 3, 8, 8)
+    scheme.eval()
+    want = scheme(x)
+    scheme.train()
+    draws = torch.stack([scheme(x) for _ in range(400)])
+    assert not torch.equal(draws[0], draws[1])
+    torch.testing.assert_close(draws.mean(), want.mean(), rtol=0.01, atol=0)
+    torch.testing.assert_close(draws.mean(0), want, rtol=0.3, atol=0.02)
+    draws.sum().backward()
+    assert scheme.logits.grad is not None and torch.isfinite(scheme.logits.grad).all()

@@ -118,6 +118,10 @@ class SoftOrdering(SharingScheme):
         y = x
         for k in range(self.depth):
             outs = self.bank.forward_all(y.reshape(t * b, *y.shape[2:]))  # [L, T'*B, *f]
+            flat = None if self.identity else _images_as_rows(outs)
+            if flat is not None:
+                y = self._mix_rows(flat, mix[:, k], t, b)
+                continue
             outs = packed_dropout(outs, self.dropout, self.training)
             outs = outs.view(outs.shape[0], t, b, *outs.shape[2:])  # [L, T', B, *f]
             if self.identity:
@@ -125,6 +129,20 @@ class SoftOrdering(SharingScheme):
             w = mix[:, k].reshape(mix.shape[0], t, *([1] * (outs.dim() - 2)))  # [J, T', 1, ...]
             y = (outs * w).sum(0)  # [T', B, *f]
         return y
+
+    def _mix_rows(self, flat: tuple[Tensor, tuple[list[int], list[int]]], s: Tensor, t: int, b: int) -> Tensor:
+        """Dropout and the mix over ``[L, T'*B, F]`` rows (each image's features in memory order),
+        then the ``[T', B, *f]`` view in the layers' own layout (channels-last convolutions: no
+        copy). As contiguous rows the mask multiply and the mix run at full speed; on the
+        channels-last 5-D view they were 1.8x slower than on NCHW (profiled, Omniglot-50)."""
+        rows, layout = flat
+        rows = packed_dropout(rows, self.dropout, self.training)
+        n_layers, _, features = rows.shape
+        per_task = rows.view(n_layers, t, b * features).unbind(0)  # backward: one stack, no zero-filled slices
+        y = per_task[0] * s[0].view(t, 1)
+        for j in range(1, n_layers):
+            y = y.addcmul_(per_task[j], s[j].view(t, 1))  # [T', B*F]; mul keeps inputs, not its output
+        return _rows_as_images(y, t, b, layout)
 
     def export_task(self, task: int) -> nn.Module:
         """Task t's soft order with its scales fixed: depth k is ``sum_j s(t, j, k) W_j`` (the bank
@@ -174,6 +192,24 @@ class SoftOrdering(SharingScheme):
                                 "Learned soft order per task"),
                 StructureFigure("layer_usage", plots.plot_layer_usage(scales, candidates)[0],
                                 "Layer usage by depth")], rest
+
+
+def _images_as_rows(outs: Tensor) -> tuple[Tensor, tuple[list[int], list[int]]] | None:
+    """``outs [L, N, *f]`` whose every image is one dense block (any layout of its ``f`` dims) ->
+    (the ``[L, N, F]`` view of the same memory, (the ``f`` sizes in memory order, that order));
+    None otherwise."""
+    order = sorted(range(outs.dim() - 2), key=lambda d: -outs.stride(2 + d))
+    in_memory_order = outs.permute(0, 1, *[2 + d for d in order])
+    if not in_memory_order.is_contiguous():
+        return None
+    sizes = list(in_memory_order.shape[2:])
+    return in_memory_order.view(outs.shape[0], outs.shape[1], -1), (sizes, order)
+
+
+def _rows_as_images(y: Tensor, t: int, b: int, layout: tuple[list[int], list[int]]) -> Tensor:
+    """The inverse of :func:`_images_as_rows` for the mixed ``[T', B*F]``: the ``[T', B, *f]`` view."""
+    sizes, order = layout
+    return y.view(t, b, *sizes).permute(0, 1, *[2 + order.index(d) for d in range(len(order))])
 
 
 def _build(core: CoreSpec, n_tasks: int, scheme: str, **kwargs: Any) -> SoftOrdering:
