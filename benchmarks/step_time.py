@@ -13,8 +13,9 @@ the projected time of the config's ``train.steps`` (training only: evaluation an
 on top) and the load average. ``--padding built,eager`` also times each setup with a channel-padded
 image padded eagerly (``ChannelPad(lazy=False)``), to show what feeding the conv core the unpadded
 image saves (``built`` is what a run uses). ``--memory-format channels_last,contiguous`` times the
-conv core (``ConvPoolLayer``) in both memory layouts (``channels_last`` is what a run uses). One thread unless the config says otherwise. On a loaded machine
-the ratios between setups mean more than the absolute numbers.
+conv core (``ConvPoolLayer``) in both memory layouts (``channels_last`` is what a run uses). One
+thread unless the config says otherwise. On a loaded machine the ratios between setups mean more
+than the absolute numbers.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         per_step = statistics.median(values)
         rows.append({"scheme": scheme, "precision": precision, "padding": padding, "layout": layout,
                      "s_per_step": per_step, "projected_s": per_step * base.train.steps})
-        print(f"{scheme:<22} {precision} {padding:<5} {layout:<13}: {per_step:.4f} s/step (blocks {[round(v, 4) for v in values]}); "
+        blocks = [round(v, 4) for v in values]
+        print(f"{scheme:<22} {precision} {padding:<5} {layout:<13}: {per_step:.4f} s/step (blocks {blocks}); "
               f"{base.train.steps} steps ~ {per_step * base.train.steps / 60:.1f} min of training "
               f"(load {load_average()})", flush=True)
     return rows
