@@ -44,6 +44,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -170,8 +171,9 @@ def shutdown(clean: bool = True) -> None:
         gc.collect()
         try:
             dist.barrier()
-        except (RuntimeError, dist.DistError):  # a peer already gone: nothing left to wait for
-            pass
+        except (RuntimeError, dist.DistError) as err:  # a peer already gone: say so, then leave anyway
+            print(f"sharewise: rank {dist.get_rank()} finished, but another rank had already left the process "
+                  f"group ({type(err).__name__}: {err}); this rank's results are complete", file=sys.stderr)
     dist.destroy_process_group()
 
 
