@@ -296,6 +296,9 @@ def _train(cfg: RunConfig, tasks: list[TaskData], model: Any, out: Path, dist: D
     if dist.enabled:
         summary["world_size"] = dist.world
     if (out / "run.json").exists():
-        summary["resumed_at_steps"] = [r["step"] for r in read_json(out / "run.json", "run record").get("resumes", [])]
+        record = read_json(out / "run.json", "run record")
+        summary["resumed_at_steps"] = [r["step"] for r in record.get("resumes", [])]
+        if "extended_from" in record:  # sharewise extend: which run this one continues, and from which step
+            summary["extended_from"] = record["extended_from"]
     write_json(out / "summary.json", summary)
     return summary

@@ -1,4 +1,4 @@
-"""The ``sharewise`` command: run, compare, report, validate, demo.
+"""The ``sharewise`` command: run, extend, compare, report, validate, demo.
 
 Exit status: 0 on success; 2 for errors the user can fix (config, data, shapes, a non-finite
 loss, a locked run directory), printed as one paragraph, nothing half-written left behind (see
@@ -38,7 +38,7 @@ def _add_reporting(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command sets its handler (``set_defaults(handler=...)``); :func:`main` calls it."""
-    from sharewise.cli import adapt, affinity, branch, commands, export
+    from sharewise.cli import adapt, affinity, branch, commands, export, extend
 
     parser = argparse.ArgumentParser(prog="sharewise", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-run cells whose stored config or sharewise version differs (default: refuse)")
     p.set_defaults(handler=commands.cmd_demo)
     affinity.add_parser(sub), branch.add_parsers(sub), export.add_parser(sub), adapt.add_parser(sub)
+    extend.add_parser(sub)
     return parser
 
 
