@@ -1,6 +1,6 @@
 """sharewise vs LibMTL on one multi-task workload: training loop and whole process, alternating.
 
-    .venv/bin/python benchmarks/bench_vs_libmtl.py [--rounds 3] [--steps 2000] [--peer ../shared/peers/libmtl_hps.py]
+    .venv/bin/python benchmarks/bench_vs_libmtl.py [--rounds 3] [--steps 2000] [--encoder channel_pad|dense]
 
 The workload is the one ``../shared/peers/libmtl_hps.py`` runs through LibMTL 1.1.5's own
 ``Trainer`` with hard parameter sharing (``HPS``) and equal weighting (``EW``), the most used
@@ -11,11 +11,14 @@ evaluation every 100 steps, 2000 steps, one thread. The data come from that scri
 ``workload()``, so both sides train on the same arrays.
 
 sharewise runs it as a user would: ``sharewise run`` of a config (``parallel`` scheme = hard
-sharing; dense per-task encoder 32 -> 64 with ReLU, then a shared core of four 64 -> 64 ReLU
-layers with dropout 0.5, and a 2-way softmax head per task with cross-entropy), in a fresh
-process that registers the workload as a task set. sharewise therefore computes one 64 x 64
-layer per sample more than LibMTL (its encoder plus four core layers against LibMTL's four
-encoder layers): the comparison is, if anything, tilted against sharewise.
+sharing) with LibMTL's network: the 32 features zero-padded to 64 (``model.encoder.kind:
+channel_pad``, no parameters), a shared core of four 64 -> 64 ReLU layers with dropout 0.5, and a
+2-way softmax head per task with cross-entropy, in a fresh process that registers the workload
+as a task set. The first core layer on zero-padded features is LibMTL's shared 32 -> 64 layer
+(the weights on the padded inputs multiply zeros and get no gradient), computed as 64 -> 64: if
+anything the comparison is tilted against sharewise. Until session 7 the script gave sharewise a
+per-task dense encoder 32 -> 64 in front of the four core layers (one layer per sample more than
+LibMTL); ``--encoder dense`` still runs that network.
 
 Each round runs LibMTL then sharewise (alternating, so load from other processes hits both
 alike) and records, per side, the training loop's seconds (as each library reports them:
@@ -45,12 +48,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PEER = ROOT.parent / "shared" / "peers" / "libmtl_hps.py"
 
 
-def sharewise_config(steps: int) -> dict[str, Any]:
+def sharewise_config(steps: int, encoder: str = "channel_pad") -> dict[str, Any]:
     return {
         "name": "vs_libmtl",
         "scheme": "parallel",
         "tasks": {"builder": "libmtl_hps_workload"},
-        "model": {"encoder": {"kind": "dense", "activation": "relu"},
+        "model": {"encoder": {"kind": "channel_pad"} if encoder == "channel_pad"
+                  else {"kind": "dense", "activation": "relu"},
                   "core": {"kind": "dense", "width": 64, "depth": 4, "dropout": 0.5, "activation": "relu"}},
         "train": {"steps": steps, "batch_size": 64, "lr": 1e-3, "eval_every": 100, "threads": 1,
                   "checkpoint_every": 0},
@@ -86,13 +90,13 @@ def register_workload(module: Any, package: str = "sharewise") -> None:
         return tasks
 
 
-def sharewise_child(steps: int, out: str, peer: str) -> None:
+def sharewise_child(steps: int, out: str, peer: str, encoder: str = "channel_pad") -> None:
     """The sharewise side in its own process: register the peer's workload, ``sharewise run``."""
     register_workload(load_peer(peer))
 
     from sharewise.runner import run
 
-    summary = run(sharewise_config(steps), out, overwrite=True)
+    summary = run(sharewise_config(steps, encoder), out, overwrite=True)
     print(f"sharewise parallel: {steps} steps in {summary['wall_time_s']:.2f} s (training loop, 1 thread(s))")
 
 
@@ -126,11 +130,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--peer", default=str(PEER), help="path of libmtl_hps.py")
+    ap.add_argument("--encoder", choices=("channel_pad", "dense"), default="channel_pad",
+                    help="sharewise's network: LibMTL's (channel_pad, default) or with a per-task dense encoder")
     ap.add_argument("--sharewise-child", metavar="OUT", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None, help="also write the per-round numbers here")
     args = ap.parse_args()
     if args.sharewise_child is not None:
-        sharewise_child(args.steps, args.sharewise_child, args.peer)
+        sharewise_child(args.steps, args.sharewise_child, args.peer, args.encoder)
         return
     if not Path(args.peer).is_file():
         sys.exit(f"the LibMTL runner {args.peer} does not exist; pass --peer PATH")
@@ -141,7 +147,8 @@ def main() -> None:
             samples["libmtl"].append(_timed([sys.executable, args.peer, "--steps", str(args.steps), "--threads", "1"],
                                             r"in ([0-9.]+) s"))
             samples["sharewise"].append(_timed([sys.executable, __file__, "--steps", str(args.steps), "--peer",
-                                                args.peer, "--sharewise-child", str(Path(tmp) / "run")],
+                                                args.peer, "--encoder", args.encoder,
+                                                "--sharewise-child", str(Path(tmp) / "run")],
                                                r"in ([0-9.]+) s"))
             loads.append(_load())
             (lm_loop, lm_proc, lm_cpu), (sw_loop, sw_proc, sw_cpu) = samples["libmtl"][-1], samples["sharewise"][-1]

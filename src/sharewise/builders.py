@@ -43,8 +43,13 @@ def _encoders(cfg: RunConfig, tasks: Sequence[TaskData]) -> tuple[nn.Module, tup
             raise ConfigError(f"model.encoder.kind=identity feeds the inputs ({shape[0]} features) straight into "
                               f"the core, so model.core.width must be {shape[0]}, got {core_cfg.width}")
         return Identity(), shape
+    if len(shape) == 1 and core_cfg.kind == "dense":  # channel_pad of feature vectors: zero-pad the features
+        if shape[0] > core_cfg.width:
+            raise ConfigError(f"the tasks have {shape[0]} features, more than model.core.width={core_cfg.width}")
+        return ChannelPad(core_cfg.width), (core_cfg.width,)
     if len(shape) != 3:  # channel_pad
-        raise ConfigError(f"model.encoder.kind=channel_pad needs image inputs [C, H, W], got {list(shape)}")
+        raise ConfigError(f"model.encoder.kind=channel_pad needs image inputs [C, H, W] (or feature vectors [d] "
+                          f"with a dense core), got {list(shape)}")
     if shape[0] > core_cfg.width:
         raise ConfigError(f"images have {shape[0]} channels, more than model.core.width={core_cfg.width}")
     return ChannelPad(core_cfg.width), (core_cfg.width, *shape[1:])

@@ -19,6 +19,7 @@ from sharewise.components.conv import ConvPoolLayer
 from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.task_modules import ChannelPad
 from sharewise.config import parse_config
+from sharewise.errors import ConfigError
 from sharewise.sharing import CoreSpec
 from sharewise.tasks.spec import TaskData
 
@@ -134,3 +135,23 @@ def test_channels_last_layout_changes_only_the_rounding(monkeypatch: pytest.Monk
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-6)
     for a, b in zip(fast_grads, plain_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_channel_pad_of_feature_vectors_feeds_a_dense_core_zero_padded() -> None:
+    # The LibMTL comparison's shared first layer 32 -> 64: zero-padded features into a 64-wide core.
+    gen = torch.Generator().manual_seed(1)
+    tasks = [TaskData(name=f"t{i}", kind="multiclass", n_outputs=2,
+                      **{f"{a}_{s}": (torch.randn(6, 5, generator=gen) if a == "x"
+                                     else torch.randint(0, 2, (6,), generator=gen))
+                         for s in ("train", "val", "test") for a in ("x", "y")}) for i in range(2)]
+    cfg = parse_config({"scheme": "parallel", "model": {"encoder": {"kind": "channel_pad"},
+                                                        "core": {"kind": "dense", "width": 8, "depth": 2}}})
+    model = build_model(cfg, tasks)
+    x = torch.randn(2, 3, 5)
+    padded = model.encoders(x)
+    assert padded.shape == (2, 3, 8) and torch.equal(padded[..., :5], x) and not padded[..., 5:].any()
+    assert model(x).shape == (2, 3, 2) and not model.encoders.lazy
+    wide = parse_config({"scheme": "parallel", "model": {"encoder": {"kind": "channel_pad"},
+                                                         "core": {"kind": "dense", "width": 4, "depth": 2}}})
+    with pytest.raises(ConfigError, match="5 features, more than model.core.width=4"):
+        build_model(wide, tasks)

@@ -106,4 +106,7 @@ def test_channel_pad_and_identity() -> None:
     assert y.shape == (2, 3, 5, 4, 4)
     assert torch.equal(y[:, :, :1], x) and torch.equal(y[:, :, 1:], torch.zeros(2, 3, 4, 4, 4))
     assert list(ChannelPad(5).parameters()) == []
+    flat = torch.randn(2, 3, 4)  # [T', B, F] feature vectors
+    padded = ChannelPad(6)(flat)
+    assert padded.shape == (2, 3, 6) and torch.equal(padded[..., :4], flat) and not padded[..., 4:].any()
     assert Identity()(x, [0, 1]) is x

@@ -115,6 +115,8 @@ class ChannelPad(nn.Module):
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
         if self.lazy:
             return x
+        if x.dim() == 3:  # [T', B, F]: feature vectors, padded along their one axis
+            return F.pad(x, (0, self.channels - x.shape[2]))
         return F.pad(x, (0, 0, 0, 0, 0, self.channels - x.shape[2]))
 
     def extra_repr(self) -> str:

@@ -32,7 +32,8 @@ class TasksConfig:
 @dataclass
 class EncoderConfig:
     kind: str = _opt("dense", ("dense", "identity", "channel_pad"),
-                     doc="dense: per-task affine + activation; identity; channel_pad: zero-pad image channels")
+                     doc="dense: per-task affine + activation; identity; channel_pad: zero-pad image channels "
+                         "(or feature vectors, with a dense core) to the core width")
     activation: str = _opt("relu", ("relu", "linear", "tanh", "sigmoid"))
     frozen: bool = _opt(False, doc="keep the random initial encoder weights fixed (MNIST pairs)")
 
