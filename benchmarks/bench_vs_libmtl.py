@@ -26,7 +26,9 @@ LibMTL's ``Trainer.train`` incl. its per-epoch test evaluation; sharewise's ``wa
 ``Trainer.fit`` loop incl. its evaluations and final checkpoint), the whole process's wall
 seconds (interpreter start to exit) and its CPU seconds (user + system: on a loaded machine the
 steadier measure, as it leaves out waiting for a core). The printed ratios are medians over
-rounds of the per-round ratios.
+rounds of the per-round ratios. One untimed 1-step run of each side comes first, and the timed
+processes run with Python's bytecode cache on even where the shell sets PYTHONDONTWRITEBYTECODE
+(as on this project's machines): a normal install compiles its sources once, not per process.
 """
 
 from __future__ import annotations
@@ -112,6 +114,11 @@ def _timed(cmd: list[str], pattern: str) -> tuple[float, float, float]:
     loaded machine they are the steadier whole-process measure."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}"
            f"{os.environ.get('PYTHONPATH', '')}"}
+    # Python's default: imported sources are compiled once and cached as .pyc. Some shells (this
+    # project's machines among them) set PYTHONDONTWRITEBYTECODE, which makes every process
+    # recompile both libraries' sources (sharewise: 0.23 s); the untimed warm-up run of each side
+    # writes the caches, so the timed processes start as on a normal install.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cpu0, t0 = _cpu_children(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall, cpu = time.perf_counter() - t0, _cpu_children() - cpu0
@@ -143,6 +150,9 @@ def main() -> None:
     samples: dict[str, list[tuple[float, float, float]]] = {"libmtl": [], "sharewise": []}
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
+        _timed([sys.executable, args.peer, "--steps", "1", "--threads", "1"], r"in ([0-9.]+) s")  # warm-up
+        _timed([sys.executable, __file__, "--steps", "1", "--peer", args.peer, "--encoder", args.encoder,
+                "--sharewise-child", str(Path(tmp) / "warm")], r"in ([0-9.]+) s")
         for r in range(args.rounds):
             samples["libmtl"].append(_timed([sys.executable, args.peer, "--steps", str(args.steps), "--threads", "1"],
                                             r"in ([0-9.]+) s"))
