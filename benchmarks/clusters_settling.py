@@ -45,6 +45,9 @@ def embedding_ari(bits: np.ndarray, families: list[str]) -> float:
 
 
 def settling(run_dir: Path) -> dict:
+    if not (run_dir / "summary.json").is_file():
+        sys.exit(f"{run_dir} holds no finished run (no summary.json): pass the --out folder of a finished "
+                 f"Gumbel-Matrix run")
     summary = json.loads((run_dir / "summary.json").read_text())
     families = families_of(summary)
     steps, probs = probability_curves(read_jsonl(run_dir / "metrics.jsonl"))  # [S, T, L, C]
