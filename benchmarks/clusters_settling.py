@@ -71,7 +71,8 @@ def settling(run_dir: Path) -> dict:
             "final_ari": embedding_ari(final, families), "within": float(sim[same & off].mean()),
             "across": float(sim[~same].mean()), "distinct": len({tuple(r) for r in final.astype(int)}),
             "test_error": summary.get("mean_test_error"), "wall_time_s": summary.get("wall_time_s"),
-            "allocation": final, "layers": [alloc[k] for k in sorted(alloc, key=int)], "similarity": sim, "names": summary["structure"]["tasks"]}
+            "allocation": final, "layers": [alloc[k] for k in sorted(alloc, key=int)], "similarity": sim,
+            "names": summary["structure"]["tasks"]}
 
 
 def figures(result: dict, out: Path) -> None:

@@ -125,7 +125,8 @@ def test_conv_core_on_flat_inputs_is_rejected(tmp_path: Path, capsys: pytest.Cap
     assert main(["run", str(cfg), "--out", str(tmp_path / "x"), "model.core.kind=conv", "model.encoder.kind=channel_pad",
                  "model.core.depth=4"]) == 2
     err = capsys.readouterr().err
-    assert "model.encoder.kind=channel_pad needs image inputs [C, H, W] (or feature vectors [d] with a dense core), got [64]" in err
+    assert ("model.encoder.kind=channel_pad needs image inputs [C, H, W] (or feature vectors [d] with a dense "
+            "core), got [64]") in err
 
 
 def test_missing_and_corrupt_data_files(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
