@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         for row in r["rows"]:
             print(f"{row['step']:<8} {row['changed']:7.3f}  {row['saturated']:9.3f}  {row['active']:6.3f}  "
                   f"{row['ari']:+.3f}")
-        print(f"settled over the last quarter: {r['settled']}; final ARI {r['final_ari']:+.3f}; cosine within "
+        print(f"settled over the last quarter: {r['settled']}; ARI of the reported (selected) state "
+              f"{r['final_ari']:+.3f}; cosine within "
               f"families {r['within']:.3f}, across {r['across']:.3f}; {r['distinct']} distinct embeddings; mean "
               f"test error {100 * r['test_error']:.1f} %; {r['wall_time_s']:.0f} s")
         if args.figures is not None:
