@@ -17,7 +17,6 @@ name the source under ``extended_from``).
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from sharewise.config import config_to_dict, parse_config, read_yaml
 from sharewise.errors import ConfigError
 from sharewise.rundir import check_output_dir, claim_output_dir
+from sharewise.runner import check_checkpoint_config, utc_now
 from sharewise.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from sharewise.training.io import read_json, read_jsonl, write_json, write_text
 from sharewise.training.metadata import run_metadata
@@ -59,9 +59,7 @@ def prepare_extension(source: str | Path, steps: int, out: str | Path) -> Path:
                           f"restore it from the run's run.json")
     state = load_checkpoint(source / CHECKPOINT_NAME)
     cfg = parse_config(saved)
-    if state.get("config") is None or config_to_dict(parse_config(state["config"])) != config_to_dict(cfg):
-        raise CheckpointError(f"{source / 'config.yaml'} differs from the configuration its checkpoint was written "
-                              f"with; restore it before extending the run")
+    check_checkpoint_config(source, state, cfg, "restore it before extending the run")
     trained = state.get("step")
     if isinstance(trained, bool) or not isinstance(trained, int):
         raise CheckpointError(f"{source / CHECKPOINT_NAME} has no integer 'step'; it is damaged")
@@ -78,7 +76,7 @@ def prepare_extension(source: str | Path, steps: int, out: str | Path) -> Path:
     if (source / "run.json").is_file():
         info = read_json(source / "run.json", "run record")
     origin = {"run_dir": str(source.resolve()), "step": trained, "planned_steps": cfg.train.steps,
-              "at": _now(), "meta": run_metadata()}
+              "at": utc_now(), "meta": run_metadata()}
     info = {**info, "config": resolved, "extended_from": origin}
     info.setdefault("seed", cfg.seed)
 
@@ -89,6 +87,3 @@ def prepare_extension(source: str | Path, steps: int, out: str | Path) -> Path:
     save_checkpoint(out / CHECKPOINT_NAME, {**state, "config": resolved})  # last: its presence marks the run
     return out
 
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -135,8 +135,18 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
                           f"continue it with: sharewise run --resume {out}  (or pass --overwrite to start over)")
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time stamps of run.json (start, resumes, extensions)."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def check_checkpoint_config(run_dir: Path, state: dict[str, Any], cfg: RunConfig, fix: str) -> None:
+    """Refuse a checkpoint whose stored config is not ``run_dir/config.yaml``'s (``cfg``): resuming
+    or extending it would silently train another configuration. ``fix`` ends the message."""
+    saved = state.get("config")  # resolved again: keys added since it was written get their defaults
+    if saved is None or config_to_dict(parse_config(saved)) != config_to_dict(cfg):
+        raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
+                              f"checkpoint was written with; {fix}")
 
 
 def check_tensorboard() -> None:
@@ -189,7 +199,7 @@ def run(config: RunConfig | dict[str, Any], out: str | Path, data_dir: str | Non
             (out / name).unlink(missing_ok=True)
         resolved = config_to_dict(cfg)
         write_text(out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
-        info = {"config": resolved, "seed": cfg.seed, "data_dir": data_dir, "started_at": _now(),
+        info = {"config": resolved, "seed": cfg.seed, "data_dir": data_dir, "started_at": utc_now(),
                 "meta": run_metadata(), "resumes": []}
         if dist.enabled:
             info["world_size"] = dist.world
@@ -221,10 +231,7 @@ def resume(run_dir: str | Path, data_dir: str | None = None, progress: bool = Fa
         check_tensorboard()
     with _main_lock(run_dir, dist):
         state = load_checkpoint(run_dir / CHECKPOINT_NAME)  # every rank reads it
-        saved = state.get("config")  # resolved again: keys added since it was written get their defaults
-        if saved is None or config_to_dict(parse_config(saved)) != config_to_dict(cfg):
-            raise CheckpointError(f"{run_dir / 'config.yaml'} differs from the configuration the "
-                                  f"checkpoint was written with; restore it or start a new run")
+        check_checkpoint_config(run_dir, state, cfg, "restore it or start a new run")
         def restart(step: int) -> None:
             metrics = run_dir / "metrics.jsonl"
             if metrics.exists():  # drop lines a killed process wrote after its last checkpoint
@@ -236,7 +243,7 @@ def resume(run_dir: str | Path, data_dir: str | None = None, progress: bool = Fa
                 kept = [r for r in records if r["step"] <= step]
                 write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
             if info:
-                entry = {"step": step, "at": _now(), "meta": run_metadata()}
+                entry = {"step": step, "at": utc_now(), "meta": run_metadata()}
                 if dist.enabled:
                     entry["world_size"] = dist.world
                 info.setdefault("resumes", []).append(entry)
