@@ -136,3 +136,19 @@ def test_script_pairs_gumbel_with_shared_bottom_by_default(tmp_path: Path,
         _write_run(tmp_path, "shared_bottom", seed, 0.2)
     assert _script().main([str(tmp_path)]) == 0
     assert "- gumbel_matrix - shared_bottom: -9.50 ±" in capsys.readouterr().out
+
+
+def test_an_extended_run_gets_its_own_row_and_a_repeated_seed_is_refused(tmp_path: Path) -> None:
+    for seed, err in enumerate([0.40, 0.42]):
+        _write_run(tmp_path, "parallel", seed, err, steps=5000)
+    _write_run(tmp_path / "ext", "parallel", 0, 0.27, steps=10000)
+    ext = tmp_path / "ext" / "parallel" / "seed0" / "summary.json"
+    summary = json.loads(ext.read_text())
+    summary["extended_from"] = {"run_dir": str(tmp_path / "parallel" / "seed0"), "step": 5000}
+    ext.write_text(json.dumps(summary))
+    text = headline_markdown(load_runs(tmp_path))
+    assert "| parallel | 2 | 41.00 ± " in text  # the extension is not a third seed of the 5000-step runs
+    assert "| parallel, extended to 10000 steps | 1 | 27.00 |" in text
+    _write_run(tmp_path / "copy", "parallel", 1, 0.42, steps=5000)
+    with pytest.raises(DataError, match="both 'parallel' seed 1"):
+        headline_markdown(load_runs(tmp_path))

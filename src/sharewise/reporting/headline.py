@@ -55,9 +55,14 @@ class Run:
 
     @property
     def label(self) -> str:
-        """The scheme, with the budget when one was set (``gumbel_matrix b=0.75``)."""
+        """The scheme, with the budget when one was set (``gumbel_matrix b=0.75``), and the step count
+        of a run continued by ``sharewise extend`` (``parallel, extended to 10000 steps``): an extension
+        of seed 0 is not another seed of the runs it continues, so it gets its own row."""
         budget = (self.summary.get("structure") or {}).get("budget")
-        return f"{self.summary['scheme']} b={budget}" if budget else str(self.summary["scheme"])
+        label = f"{self.summary['scheme']} b={budget}" if budget else str(self.summary["scheme"])
+        if self.summary.get("extended_from"):
+            label += f", extended to {self.summary['steps']} steps"
+        return label
 
 
 def load_runs(root: str | Path) -> list[Run]:
@@ -233,7 +238,11 @@ def headline_markdown(runs: Sequence[Run], title: str = "", accuracy: bool = Fal
         metric = "test loss"
     by_label: dict[str, list[Run]] = {}
     for run in sorted(runs, key=lambda r: (r.label, r.seed)):
-        by_label.setdefault(run.label, []).append(run)
+        group = by_label.setdefault(run.label, [])
+        if group and group[-1].seed == run.seed:  # counting one seed twice would shrink the interval
+            raise DataError(f"{group[-1].path} and {run.path} are both {run.label!r} seed {run.seed}; "
+                            f"point the table at a folder that holds each (scheme, seed) once")
+        group.append(run)
     lines = [f"### {title}" if title else "", "",
              f"| scheme | n | {metric}: mean ± 95 % CI | per seed | mean val. {'error %' if metric != 'test loss' else 'loss'} at {int(frac * 100)} % -> 100 % of steps "
              f"(flat runs) | best step | wall s / run |", "|---|---|---|---|---|---|---|"]
