@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _peak import matmul_peak  # noqa: E402
+from _timing import interleaved_seconds  # noqa: E402
 
 from sharewise.components.layer_bank import DenseLayerBank  # noqa: E402
 from sharewise.components.task_modules import StackedDense  # noqa: E402
@@ -157,17 +157,8 @@ def reference_step(cfg: Config, xs: list[Tensor], ys: list[Tensor]) -> Callable[
 
 def time_variants(steps: dict[str, Callable[[], None]], rounds: int, block: int) -> dict[str, float]:
     """Median over rounds of the mean seconds per step in a block; variants alternate per round."""
-    for step in steps.values():
-        for _ in range(3):
-            step()  # warm-up: allocator, oneDNN primitives, Adam state
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(block):
-                step()
-            samples[name].append((time.perf_counter() - t0) / block)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    samples = interleaved_seconds(steps, rounds, block, warmup=3)  # allocator, oneDNN primitives, Adam state
+    return {str(name): statistics.median(v) for name, v in samples.items()}
 
 
 def count_flops(step: Callable[[], None]) -> int:
