@@ -31,6 +31,7 @@ from sharewise.builders import build_model
 from sharewise.config import parse_config
 from sharewise.tasks.spec import TaskData
 from sharewise.training.trainer import Trainer
+from sharewise.training.allocator import keep_freed_memory
 
 from _timing import interleaved_seconds  # benchmarks/ (the script's own folder)
 
@@ -80,10 +81,12 @@ def main() -> None:
         ap.error(f"--gm-size {args.gm_size} is too small for the Omniglot-20 network's five strided layers "
                  f"(its gradients overflow); use 28 or more (the paper: 105)")
     torch.set_num_threads(1)
+    allocator = keep_freed_memory()  # as a run's process
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     print(f"torch {torch.__version__}, 1 thread, avx512_bf16 {'avx512_bf16' in flags}, amx_bf16 "
-          f"{'amx_bf16' in flags}; median of {args.rounds} rounds x {args.block} steps; load average {load}",
+          f"{'amx_bf16' in flags}; median of {args.rounds} rounds x {args.block} steps; allocator {allocator}; "
+          f"load average {load}",
           flush=True)
     setups = [
         (f"soft ordering, Omniglot T=50 B=1 {args.size}x{args.size} 53ch", soft_ordering_omniglot,

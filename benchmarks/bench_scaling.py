@@ -35,6 +35,7 @@ from sharewise.builders import build_model
 from sharewise.config import parse_config
 from sharewise.tasks.spec import TaskData
 from sharewise.training.trainer import Trainer
+from sharewise.training.allocator import keep_freed_memory
 
 from _timing import interleaved_seconds  # benchmarks/ (the script's own folder)
 
@@ -79,10 +80,11 @@ def main() -> None:
     ap.add_argument("--tasks", default="10,45,139")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    allocator = keep_freed_memory()  # as a run's process
     counts = [int(s) for s in args.tasks.split(",")]
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "n/a"
     print(f"torch {torch.__version__}, 1 thread; median of {args.rounds} rounds x {args.block} steps; "
-          f"load average {load}", flush=True)
+          f"allocator {allocator}; load average {load}", flush=True)
     per_task: dict[str, dict[int, float]] = {s: {} for s in SCHEMES}
     for n_tasks in counts:
         tasks = school_like_tasks(n_tasks)

@@ -46,6 +46,7 @@ from sharewise.model import MultiTaskModel  # noqa: E402
 from sharewise.sharing import CoreSpec, create_scheme  # noqa: E402
 from sharewise.tasks.losses import MultiTaskLoss  # noqa: E402
 from sharewise.tasks.spec import TaskData  # noqa: E402
+from sharewise.training.allocator import keep_freed_memory  # noqa: E402
 
 # The ten UCI sets in the paper's order: (input width, classes) as sharewise's loaders give them.
 UCI10 = [(14, 2), (30, 2), (7, 8), (24, 2), (13, 5), (19, 2), (4, 3), (8, 2), (13, 3), (8, 10)]
@@ -193,11 +194,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds per variant (default 15, quick 5)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    allocator = keep_freed_memory()  # as a `sharewise` process (both variants share the process)
     rounds = args.rounds or (5 if args.quick else 15)
     block = 5 if args.quick else 10
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) (torch.set_num_threads), "
-          f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s; median of {rounds} rounds x {block} steps",
+          f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s; median of {rounds} rounds x {block} steps; "
+          f"allocator {allocator}",
           flush=True)
     for cfg in (uci10(), mnist_pairs(10), mnist_pairs(45)):
         run(cfg, rounds, block, peak)

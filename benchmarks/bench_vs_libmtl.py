@@ -26,9 +26,12 @@ LibMTL's ``Trainer.train`` incl. its per-epoch test evaluation; sharewise's ``wa
 ``Trainer.fit`` loop incl. its evaluations and final checkpoint), the whole process's wall
 seconds (interpreter start to exit) and its CPU seconds (user + system: on a loaded machine the
 steadier measure, as it leaves out waiting for a core). The printed ratios are medians over
-rounds of the per-round ratios. One untimed 1-step run of each side comes first, and the timed
-processes run with Python's bytecode cache on even where the shell sets PYTHONDONTWRITEBYTECODE
-(as on this project's machines): a normal install compiles its sources once, not per process.
+rounds of the per-round ratios. sharewise's process keeps freed memory for reuse
+(``sharewise.training.allocator``, as the ``sharewise`` command does; ``SHAREWISE_ALLOCATOR=default``
+turns it off); ``--libmtl-malloc`` gives LibMTL's process the same glibc settings. One untimed
+1-step run of each side comes first, and the timed processes run with Python's bytecode cache on
+even where the shell sets PYTHONDONTWRITEBYTECODE (as on this project's machines): a normal
+install compiles its sources once, not per process.
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ def sharewise_child(steps: int, out: str, peer: str, encoder: str = "channel_pad
     register_workload(load_peer(peer))
 
     from sharewise.runner import run
+    from sharewise.training.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as the `sharewise` command does at its start
 
     summary = run(sharewise_config(steps, encoder), out, overwrite=True)
     print(f"sharewise parallel: {steps} steps in {summary['wall_time_s']:.2f} s (training loop, 1 thread(s))")
@@ -107,13 +113,13 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(cmd: list[str], pattern: str) -> tuple[float, float, float]:
+def _timed(cmd: list[str], pattern: str, extra_env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """(training-loop seconds the process printed, whole-process wall seconds, its CPU seconds).
 
     CPU seconds (user + system) do not count the time the process waited for a core, so on a
     loaded machine they are the steadier whole-process measure."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}"
-           f"{os.environ.get('PYTHONPATH', '')}"}
+           f"{os.environ.get('PYTHONPATH', '')}", **(extra_env or {})}
     # Python's default: imported sources are compiled once and cached as .pyc. Some shells (this
     # project's machines among them) set PYTHONDONTWRITEBYTECODE, which makes every process
     # recompile both libraries' sources (sharewise: 0.23 s); the untimed warm-up run of each side
@@ -139,6 +145,8 @@ def main() -> None:
     ap.add_argument("--peer", default=str(PEER), help="path of libmtl_hps.py")
     ap.add_argument("--encoder", choices=("channel_pad", "dense"), default="channel_pad",
                     help="sharewise's network: LibMTL's (channel_pad, default) or with a per-task dense encoder")
+    ap.add_argument("--libmtl-malloc", action="store_true",
+                    help="run LibMTL with the glibc settings sharewise makes for itself (MALLOC_*_ variables)")
     ap.add_argument("--sharewise-child", metavar="OUT", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", default=None, help="also write the per-round numbers here")
     args = ap.parse_args()
@@ -147,6 +155,12 @@ def main() -> None:
         return
     if not Path(args.peer).is_file():
         sys.exit(f"the LibMTL runner {args.peer} does not exist; pass --peer PATH")
+    peer_env = None
+    if args.libmtl_malloc:
+        from sharewise.training import allocator
+
+        peer_env = {"MALLOC_TRIM_THRESHOLD_": str(allocator.TRIM_THRESHOLD), "MALLOC_TOP_PAD_": str(allocator.TOP_PAD),
+                    "MALLOC_MMAP_THRESHOLD_": str(allocator.MMAP_THRESHOLD)}
     samples: dict[str, list[tuple[float, float, float]]] = {"libmtl": [], "sharewise": []}
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +169,7 @@ def main() -> None:
                 "--sharewise-child", str(Path(tmp) / "warm")], r"in ([0-9.]+) s")
         for r in range(args.rounds):
             samples["libmtl"].append(_timed([sys.executable, args.peer, "--steps", str(args.steps), "--threads", "1"],
-                                            r"in ([0-9.]+) s"))
+                                            r"in ([0-9.]+) s", peer_env))
             samples["sharewise"].append(_timed([sys.executable, __file__, "--steps", str(args.steps), "--peer",
                                                 args.peer, "--encoder", args.encoder,
                                                 "--sharewise-child", str(Path(tmp) / "run")],

@@ -34,6 +34,7 @@ from sharewise.config import apply_overrides, parse_config, read_yaml
 from sharewise.data.tasksets import build_tasks
 from sharewise.tasks.spec import check_task_list
 from sharewise.training.trainer import Trainer
+from sharewise.training.allocator import keep_freed_memory
 
 from _timing import interleaved_seconds  # benchmarks/ (the script's own folder)
 
@@ -91,12 +92,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     data = apply_overrides(read_yaml(args.config), args.overrides)
     base = parse_config(data)
     torch.set_num_threads(base.train.threads or 1)
+    allocator = keep_freed_memory()  # as a run's process
     device = torch.device(args.device)
     t0 = time.perf_counter()
     tasks = check_task_list(build_tasks(base.tasks.builder, data_dir=args.data_dir, seed=base.seed,
                                         options=base.tasks.options), base.tasks.builder)
     print(f"{args.config}: {len(tasks)} tasks loaded in {time.perf_counter() - t0:.1f} s; "
-          f"{torch.get_num_threads()} thread(s); device {device}; load average {load_average()}", flush=True)
+          f"{torch.get_num_threads()} thread(s); device {device}; allocator {allocator}; "
+          f"load average {load_average()}", flush=True)
     setups = {(s, p, pad, lay): make_step(setup_config(data, s, p), tasks, device, pad, lay)
               for s in args.schemes.split(",") for p in args.precision.split(",") for pad in args.padding.split(",")
               for lay in args.memory_format.split(",")}

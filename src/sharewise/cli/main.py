@@ -108,8 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from sharewise.training.allocator import keep_freed_memory
     from sharewise.training.signals import RunStopped
 
+    keep_freed_memory()  # each step re-allocates what the last one freed: keep it (1.13x, conv soft ordering)
     try:
         return int(args.handler(args) or 0)
     except SharewiseError as err:

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from sharewise.training.allocator import allocator_state
+
 
 @functools.lru_cache(maxsize=8)
 def git_revision(start: Path | None = None) -> str | None:
@@ -53,6 +55,7 @@ def run_metadata() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
+        "allocator": allocator_state(),  # speed only: the values do not depend on it
         "git_revision": git_revision(),
         "command": " ".join(sys.argv),
     }
