@@ -2,16 +2,17 @@
 
 Why: whether a run has converged is only known once it has run. When the learning curve is still
 falling at the planned end, training again from step 0 for longer repeats every step already
-paid for. Nothing in sharewise's training depends on the *planned* number of steps (the
-learning rate is constant, and schedules such as the Gumbel temperature count the updates done,
-not the updates left), so continuing a run of N steps to M gives the same parameters as a run
+paid for. With a constant learning rate (a warm-up included) nothing in sharewise's training
+depends on the *planned* number of steps (schedules such as the Gumbel temperature count the
+updates done, not the updates left), so continuing a run of N steps to M gives the same parameters as a run
 planned for M steps from the start. The one difference: the old run evaluated at its last step
 N, which a run planned for M does only when N is a multiple of ``train.eval_every``; that record
 stays in the history (evaluation draws no random numbers, so the parameters are unaffected).
 
 The source run directory is read, never written: its checkpoint, metrics and summary stay as
 they were, and the extended run lives in its own directory (``run.json`` and ``summary.json``
-name the source under ``extended_from``).
+name the source under ``extended_from``). A run with a decaying ``train.lr_schedule`` is refused:
+its rates were set by its planned length.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sharewise.runner import check_checkpoint_config, utc_now
 from sharewise.training.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from sharewise.training.io import read_json, read_jsonl, write_json, write_text
 from sharewise.training.metadata import run_metadata
+from sharewise.training.schedule import depends_on_length
 
 
 def prepare_extension(source: str | Path, steps: int, out: str | Path) -> Path:
@@ -63,6 +65,11 @@ def prepare_extension(source: str | Path, steps: int, out: str | Path) -> Path:
     trained = state.get("step")
     if isinstance(trained, bool) or not isinstance(trained, int):
         raise CheckpointError(f"{source / CHECKPOINT_NAME} has no integer 'step'; it is damaged")
+    if depends_on_length(cfg.train.lr_schedule):
+        raise ConfigError(f"{str(source)!r} was trained with train.lr_schedule={cfg.train.lr_schedule}, whose rates "
+                          f"depend on the planned {cfg.train.steps} steps: its steps so far followed a decay that "
+                          f"a run planned for {steps} would not have taken. Start a new run with "
+                          f"train.steps={steps} instead (or use train.lr_schedule=constant for runs you may extend)")
     if steps <= trained:
         raise ConfigError(f"--steps {steps} does not extend {str(source)!r}, which has trained {trained} steps; "
                           f"pass more than {trained}")

@@ -88,10 +88,13 @@ def _trainer(cfg_dict: dict[str, Any], run_dir: Path, stop_at: int | None = None
     return Trainer(cfg, model, tasks, run_dir=run_dir, progress=progress, stop=stop)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("mode,scheme", [("joint", "soft_ordering"), ("alternating", "soft_ordering"),
-                                         ("alternating", "single_task")])  # task-owned blocks of one tensor
-def test_stop_and_resume_equals_uninterrupted(tmp_path: Path, tiny: Any, mode: str, scheme: str) -> None:
-    cfg = {**tiny(mode=mode), "scheme": scheme}
+@pytest.mark.parametrize("mode,scheme,schedule", [
+    ("joint", "soft_ordering", {}), ("alternating", "soft_ordering", {}),
+    ("alternating", "single_task", {}),  # task-owned blocks of one tensor
+    ("joint", "soft_ordering", {"lr_schedule": "cosine", "warmup_steps": 5})])  # rates set by the step alone
+def test_stop_and_resume_equals_uninterrupted(tmp_path: Path, tiny: Any, mode: str, scheme: str,
+                                              schedule: dict[str, Any]) -> None:
+    cfg = {**tiny(mode=mode, **schedule), "scheme": scheme}
     (tmp_path / "full").mkdir()
     full_trainer = _trainer(cfg, tmp_path / "full")
     full = full_trainer.fit()

@@ -83,6 +83,12 @@ class TrainConfig:
                                  doc="learning rate of the per-task weights stacked on the task axis (heads, "
                                      "encoders; default: lr). In alternating mode each of them gets one update "
                                      "per step while shared weights get T")
+    lr_schedule: str = _opt("constant", ("constant", "cosine", "linear"),
+                            doc="multiplier of every group's learning rate over train.steps: constant (the "
+                                "papers'), cosine or linear decay to train.min_lr_ratio (see training/schedule.py)")
+    warmup_steps: int = _opt(0, minimum=0, doc="linear warm-up of every learning rate over the first N steps")
+    min_lr_ratio: float = _opt(0.0, minimum=0.0, doc="where a cosine or linear schedule ends, as a fraction of "
+                                                     "the configured rates (0: decay to zero)")
     optimizer: str = _opt("adam", ("adam", "sgd", "rmsprop"))
     weight_decay: float = _opt(0.0, minimum=0.0)
     grad_clip: float | None = _opt(None, minimum=0.0, doc="clip the global gradient norm")

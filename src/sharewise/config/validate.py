@@ -9,7 +9,7 @@ import typing
 from typing import Any
 
 from sharewise.config.components import check_components, has_component
-from sharewise.config.schema import CoreConfig, EncoderConfig, RunConfig
+from sharewise.config.schema import CoreConfig, EncoderConfig, RunConfig, TrainConfig
 from sharewise.errors import ConfigError
 from sharewise.options import type_name, type_ok, unknown_key, check_options, is_set, valid_options
 
@@ -117,6 +117,7 @@ def parse_config(data: dict[str, Any]) -> RunConfig:
         problems.append(f"name: expected a plain folder name (letters, digits, '.', '_', '-', starting with a letter "
                         f"or digit), got {cfg.name!r}; the name becomes the folder runs/<name>, so it may not lead "
                         f"outside runs/")
+    problems += _schedule_problems(cfg)
     if not 0.0 <= cfg.model.core.dropout < 1.0:
         problems.append(f"model.core.dropout: expected a drop probability in [0, 1), got {cfg.model.core.dropout}")
     if problems:
@@ -138,11 +139,28 @@ def ignored_keys(cfg: RunConfig, data: dict[str, Any]) -> list[str]:
     if cfg.model.encoder.kind != "dense" and is_set(data, "model.encoder.activation", EncoderConfig().activation):
         problems.append(f"model.encoder.activation: has no effect with model.encoder.kind={cfg.model.encoder.kind} "
                         f"(only dense encoders have one); remove it, got {cfg.model.encoder.activation!r}")
+    train = cfg.train
+    if isinstance(train, TrainConfig) and train.lr_schedule == "constant" and is_set(
+            data, "train.min_lr_ratio", TrainConfig().min_lr_ratio):
+        problems.append(f"train.min_lr_ratio: has no effect with train.lr_schedule=constant (it is where a cosine or "
+                        f"linear schedule ends); set train.lr_schedule=cosine or remove it, got {train.min_lr_ratio!r}")
     return problems
 
 
-def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+def _schedule_problems(cfg: RunConfig) -> list[str]:
+    """Learning-rate schedule settings that cannot work together with the step count."""
+    train = cfg.train
+    if not isinstance(train, TrainConfig) or not all(isinstance(v, (int, float)) for v in (
+            train.steps, train.warmup_steps, train.min_lr_ratio)):
+        return []  # a wrong type is already reported
+    problems = []
+    if train.warmup_steps >= train.steps and train.warmup_steps > 0:
+        problems.append(f"train.warmup_steps: {train.warmup_steps} warm-up steps leave none of the "
+                        f"{train.steps} training steps at the full rate; use fewer than train.steps")
+    if train.min_lr_ratio > 1.0:
+        problems.append(f"train.min_lr_ratio: a schedule ends at this fraction of the configured rate, so it must "
+                        f"be in [0, 1], got {train.min_lr_ratio}")
+    return problems
 
 
 def _check_core_blocks(cfg: RunConfig, data: dict[str, Any], problems: list[str]) -> None:

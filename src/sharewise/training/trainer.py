@@ -47,6 +47,7 @@ from sharewise.training.distributed import SINGLE, DistContext
 from sharewise.training.evaluate import evaluate
 from sharewise.training.io import append_jsonl
 from sharewise.training.optim import build_optimizer
+from sharewise.training.schedule import LRSchedule
 from sharewise.training.signals import RunStopped, StopRequest
 
 
@@ -102,6 +103,9 @@ class Trainer:
             self.optimizer.add_param_group(group, per_task=stacked)
             self.optimizer_groups.append({"name": "loss_weights", "lr": group["lr"],
                                           "n_params": sum(p.numel() for p in group["params"])})
+        # train.lr_schedule / warmup_steps: every group's configured rate times one factor per step.
+        self.schedule = LRSchedule([g["lr"] for g in self.optimizer.param_groups], cfg.train.steps,
+                                   cfg.train.lr_schedule, cfg.train.warmup_steps, cfg.train.min_lr_ratio)
         # Every rank draws the same global batch and keeps its slice (train.batch_size per rank).
         # Streamed (Dataset) tasks draw the same indices and fetch them through DataLoader workers.
         self.sampler = make_sampler(self.tasks, cfg.train.batch_size * dist.world,
@@ -192,6 +196,7 @@ class Trainer:
         return value
 
     def train_step(self, step: int) -> float:
+        self.schedule.apply(self.optimizer.param_groups, step)
         x, y = self.sampler.next()  # [T, B, *in], [T, B, Y]
         if self.device.type != "cpu":
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -218,6 +223,7 @@ class Trainer:
             "scheme": self.model.scheme.step_metrics(),
             **({"balancing": self.balancer.step_metrics()} if self.balancer is not None else {}),
             "elapsed_s": elapsed,
+            **({"lr_factor": self.schedule.factor(step)} if self.schedule.active else {}),
         }
         if self.run_dir is not None:
             append_jsonl(self.run_dir / "metrics.jsonl", record)
