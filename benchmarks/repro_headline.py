@@ -1,7 +1,7 @@
 """Markdown tables of the headline experiments (issue 16) from run directories of several seeds.
 
     python benchmarks/repro_headline.py RUN_ROOT [RUN_ROOT ...] [--accuracy] [--paired A,B ...]
-        [--group-note rotation] [--frac 0.75] [--tol 0.05]
+        [--group-note rotation] [--frac 0.75] [--tol 0.05] [--curves FIG_DIR]
 
 Each RUN_ROOT is one experiment (e.g. the ``--out`` of ``sharewise compare``; every
 ``summary.json`` below it is one run, grouped by scheme, with the budget in the label:
@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from sharewise.errors import SharewiseError
-from sharewise.reporting.headline import headline_markdown, load_runs, task_groups
+from sharewise.reporting.headline import headline_markdown, load_runs, plot_validation_curves, task_groups
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frac", type=float, default=0.75, help="early point of the flatness check (fraction of steps)")
     ap.add_argument("--tol", type=float, default=0.05,
                     help="flat: validation error fell by less than this fraction of its value at --frac")
+    ap.add_argument("--curves", default=None, metavar="FIG_DIR",
+                    help="write FIG_DIR/<experiment>_validation.png: each experiment's validation curves")
     args = ap.parse_args(argv)
+    names: set[str] = set()
     try:
         for root in args.roots:
             runs = load_runs(root)
@@ -58,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
                 note = "rotation"
             print(headline_markdown(runs, title=str(root), accuracy=args.accuracy, paired=pairs,  # type: ignore[arg-type]
                                     group_note=note, frac=args.frac, tol=args.tol))
+            if args.curves is not None:
+                name = Path(root).resolve().name or "runs"
+                name = name if name not in names else f"{name}_{len(names)}"
+                names.add(name)
+                figure = plot_validation_curves(runs, Path(args.curves) / f"{name}_validation.png", str(root), args.frac)
+                print(f"learning curves: {figure}")
     except SharewiseError as err:
         print(f"repro_headline: error: {err}", file=sys.stderr)
         return 2

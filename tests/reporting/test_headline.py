@@ -152,3 +152,27 @@ def test_an_extended_run_gets_its_own_row_and_a_repeated_seed_is_refused(tmp_pat
     _write_run(tmp_path / "copy", "parallel", 1, 0.42, steps=5000)
     with pytest.raises(DataError, match="both 'parallel' seed 1"):
         headline_markdown(load_runs(tmp_path))
+
+
+def test_validation_curves_per_label_and_the_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sharewise.reporting.headline import validation_curves
+
+    for seed, curve in enumerate([[(500, 0.9), (1000, 0.5)], [(500, 0.8), (1000, 0.4)]]):
+        _write_run(tmp_path / "runs", "parallel", seed, 0.4, curve=curve)
+    _write_run(tmp_path / "runs", "soft_ordering", 0, 0.2, curve=[(500, 0.6), (1000, 0.3)])
+    curves = validation_curves(load_runs(tmp_path / "runs"))
+    assert curves == {"parallel": [[(500, 0.9), (1000, 0.5)], [(500, 0.8), (1000, 0.4)]],
+                      "soft_ordering": [[(500, 0.6), (1000, 0.3)]]}
+    figures = tmp_path / "figures"
+    assert _script().main([str(tmp_path / "runs"), "--curves", str(figures)]) == 0
+    png = figures / "runs_validation.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"learning curves: {png}" in capsys.readouterr().out
+
+
+def test_curves_without_any_logged_validation_are_a_clear_error(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _write_run(tmp_path, "parallel", 0, 0.4)  # no metrics records
+    assert _script().main([str(tmp_path), "--curves", str(tmp_path / "fig")]) == 2
+    assert "no validation curve to plot" in capsys.readouterr().err
+    assert not (tmp_path / "fig").exists() or not any((tmp_path / "fig").iterdir())

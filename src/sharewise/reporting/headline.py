@@ -124,6 +124,38 @@ def curve_flatness(records: Sequence[Mapping[str, Any]], steps: int, frac: float
             "metric": "error" if records[-1].get("mean_val_error") is not None else "loss"}
 
 
+def validation_curves(runs: Sequence[Run]) -> dict[str, list[list[tuple[int, float]]]]:
+    """Label -> one ``[(step, mean validation error), ...]`` per run (the validation loss where a run
+    logged no error): the learning curves behind the flatness check, for a figure."""
+    curves: dict[str, list[list[tuple[int, float]]]] = {}
+    for run in runs:
+        points = [(int(r["step"]), v) for r in run.records
+                  if isinstance(r.get("step"), int) and (v := _mean_val(r)) is not None]
+        if points:
+            curves.setdefault(run.label, []).append(points)
+    return curves
+
+
+def plot_validation_curves(runs: Sequence[Run], path: str | Path, title: str = "", frac: float = 0.75) -> Path:
+    """The mean validation curve per label (line: mean over runs; band: min-max over runs), with a
+    dotted line at ``frac`` of each planned step count: the flatness check (``curve_flatness``)
+    compares the curve there with its end."""
+    from sharewise.reporting import plots
+
+    curves = validation_curves(runs)
+    if not curves:
+        raise DataError(f"no validation curve to plot for {title or 'these runs'}: no metrics.jsonl holds a "
+                        f"validation error or loss")
+    fig, ax = plots.plot_error_curves(curves, ylabel="mean validation error", title=title or "Validation error")
+    for steps in sorted({int(r.summary["steps"]) for r in runs if isinstance(r.summary.get("steps"), int)}):
+        ax.axvline(frac * steps, color="0.5", linestyle=":", linewidth=1,
+                   label=f"{round(100 * frac)} % of {steps} steps")
+    ax.legend(fontsize=7)
+    plots.save(fig, path)
+    plots.plt.close(fig)
+    return Path(path)
+
+
 def soft_order_summary(scales: Sequence[Sequence[Sequence[float]]]) -> dict[str, Any]:
     """``scales [T][J][D]`` (task, layer, depth) -> argmax orders, entropy, usage by depth."""
     import numpy as np

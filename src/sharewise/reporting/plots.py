@@ -88,7 +88,7 @@ def plot_layer_usage(scales: Sequence, candidates: Sequence[str], ax: Any = None
 
 
 def plot_error_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]], ax: Any = None,
-                      ylabel: str = "mean test error") -> tuple[Any, Any]:
+                      ylabel: str = "mean test error", title: str = "Test error by iteration") -> tuple[Any, Any]:
     """curves: scheme -> list over seeds of [(step, value), ...]; mean line and min-max band."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
     for scheme, runs in curves.items():
@@ -103,7 +103,7 @@ def plot_error_curves(curves: Mapping[str, Sequence[Sequence[tuple[int, float]]]
             ax.fill_between(steps, vals.min(0), vals.max(0), alpha=0.15)
     ax.set_xlabel("iteration")
     ax.set_ylabel(ylabel)
-    ax.set_title("Test error by iteration")
+    ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:  # no curve at all (e.g. no run has logged yet): no empty legend
         ax.legend(fontsize=8)
     return fig, ax
