@@ -42,21 +42,25 @@ def test_forward_all_equals_forward_one_for_every_layer() -> None:
         torch.testing.assert_close(y[j], bank.forward_one(j, x))
 
 
-def test_forward_all_last_is_forward_all_with_the_layer_axis_last_and_same_gradients() -> None:
+def test_dense_forward_all_is_a_view_of_rows_holding_every_layer() -> None:
+    """``layer_rows``: forward_all's [L, N, out] is the transpose of contiguous [N, L, out] rows
+    (what soft ordering mixes without a copy), each layer's block equal to forward_one."""
     bank = dense_bank(in_width=3)
-    assert bank.layer_axis_last
+    assert bank.layer_rows
     x = torch.randn(9, 3)
-    y = bank.forward_all_last(x)  # [N, out, L], native layout (no copy)
-    assert y.shape == (9, 5, 4) and y.is_contiguous()
-    torch.testing.assert_close(y, bank.forward_all(x).movedim(0, -1))
-    g = torch.randn(9, 5, 4)
-    grads = torch.autograd.grad((y * g).sum(), [bank.weight, bank.bias])
-    ref = torch.autograd.grad((bank.forward_all(x).movedim(0, -1) * g).sum(), [bank.weight, bank.bias])
+    rows = bank.forward_all(x).transpose(0, 1)
+    assert rows.shape == (9, 4, 5) and rows.is_contiguous()
+    for j in range(4):
+        torch.testing.assert_close(rows[:, j], bank.forward_one(j, x))
+    pre = bank.linear_all(x)
+    torch.testing.assert_close(torch.relu(pre), rows)
+    g = torch.randn(9, 4, 5)
+    grads = torch.autograd.grad((pre * g).sum(), [bank.weight, bank.bias])
+    ref = torch.autograd.grad(sum((x @ bank.layer_weight(j)[0] + bank.layer_weight(j)[1]).mul(g[:, j]).sum()
+                                  for j in range(4)), [bank.weight, bank.bias])
     for a, b in zip(grads, ref):
         torch.testing.assert_close(a, b)
-    module_bank = ModuleLayerBank([nn.Linear(3, 3), nn.Linear(3, 3)])
-    assert not module_bank.layer_axis_last
-    torch.testing.assert_close(module_bank.forward_all_last(x), module_bank.forward_all(x).movedim(0, -1))
+    assert not ModuleLayerBank([nn.Linear(3, 3), nn.Linear(3, 3)]).layer_rows
 
 
 @pytest.mark.parametrize("p", [0.5, 0.8, 0.0, 1.0])

@@ -298,17 +298,17 @@ def test_training_with_dropout_equals_eq7_loop_with_the_same_masks(n_tasks: int,
     x = torch.randn(len(ids), BATCH, WIDTH)
     torch.manual_seed(11)
     y = scheme(x, tasks)
-    torch.manual_seed(11)  # the same masks, in the scheme's order: one per depth, [T'*B, W, L]
-    masks = [dropout_mask((len(ids) * BATCH, WIDTH, DEPTH), p, torch.float32) for _ in range(DEPTH)]
+    torch.manual_seed(11)  # the same masks, in the scheme's order: one per depth, [T'*B, L, W]
+    masks = [dropout_mask((len(ids) * BATCH, DEPTH, WIDTH), p, torch.float32) for _ in range(DEPTH)]
     outs = []
     for i, t in enumerate(ids):
         h = x[i]
         for k in range(DEPTH):
             keep, scale = masks[k]
-            keep = keep.view(len(ids), BATCH, WIDTH, DEPTH)[i]
+            keep = keep.view(len(ids), BATCH, DEPTH, WIDTH)[i]
             s = torch.softmax(scheme.logits[t, :, k], dim=0)
             h = sum(s[j] * torch.relu(h @ scheme.bank.layer_weight(j)[0] + scheme.bank.layer_weight(j)[1])
-                    * keep[..., j] * scale for j in range(DEPTH))
+                    * keep[:, j] * scale for j in range(DEPTH))
         outs.append(h)
     ref = torch.stack(outs)
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-6)

@@ -42,7 +42,10 @@ class LayerBank(nn.Module, abc.ABC):
     """Interface: ``n_layers`` layers, each mapping a feature tensor to one of the same kind."""
 
     n_layers: int
-    layer_axis_last: bool = False  # True: forward_all_last is native (no copy), so schemes prefer it
+    # True: ``forward_all(x)`` is the [L, N, *f'] transpose of a contiguous [N, L, *f'] tensor (one
+    # GEMM writes every layer's output of a row side by side), so soft ordering mixes the layers on
+    # those rows with no copy; False: it mixes the [L, N, *f'] stack (convolutions run layer by layer).
+    layer_rows: bool = False
 
     def describe(self, j: int) -> str:
         """How error messages name layer j (user blocks say their class and position)."""
@@ -69,16 +72,6 @@ class LayerBank(nn.Module, abc.ABC):
         for j in layers:
             x = packed_dropout(self.forward_one(j, x), dropout, training)
         return x
-
-    def forward_all_last(self, x: Tensor) -> Tensor:
-        """x [N, *f] -> [N, *f', L]: ``forward_all`` with the layer axis last.
-
-        Soft ordering mixes the layers with per-task weights; with the layer axis innermost that
-        mix is one batched matrix-vector product over tasks (no [L, N, *f] temporary). Banks
-        that can produce this layout directly (dense: one GEMM) override it and set
-        ``layer_axis_last``; for the others this is a copy, and soft ordering keeps ``forward_all``.
-        """
-        return self.forward_all(x).movedim(0, -1)
 
     @abc.abstractmethod
     def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
@@ -175,28 +168,14 @@ class DenseLayerBank(LayerBank):
         return x
 
     def forward_all(self, x: Tensor) -> Tensor:
-        n = x.shape[0]
-        flat_w = self.weight.reshape(self.in_width, self.n_layers * self.width)  # [in, L*out]
-        y = torch.addmm(self.bias.reshape(-1), x, flat_w)  # [N, L*out]
-        return self._act(y).view(n, self.n_layers, self.width).transpose(0, 1)  # [L, N, out]
+        return self._act(self.linear_all(x)).transpose(0, 1)  # [L, N, out], a view of [N, L, out]
 
-    layer_axis_last = True
+    layer_rows = True
 
-    def forward_all_last(self, x: Tensor) -> Tensor:
-        return self._act(self.linear_all_last(x))  # [N, out, L]
-
-    def linear_all_last(self, x: Tensor, weights: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        """x [N, in] -> [N, out, L]: every layer's pre-activation, layer axis last (one GEMM).
-
-        ``weights``: :meth:`weights_all_last`, computed once by a caller that applies the bank
-        several times (soft ordering, at every depth) instead of one weight copy per call."""
-        flat_w, flat_b = self.weights_all_last() if weights is None else weights
-        return torch.addmm(flat_b, x, flat_w).view(x.shape[0], self.width, self.n_layers)
-
-    def weights_all_last(self) -> tuple[Tensor, Tensor]:
-        """The weights ``[in, out*L]`` and bias ``[out*L]`` of :meth:`linear_all_last` (copies)."""
-        flat_w = self.weight.permute(0, 2, 1).reshape(self.in_width, self.width * self.n_layers)
-        return flat_w, self.bias.t().reshape(-1)
+    def linear_all(self, x: Tensor) -> Tensor:
+        """x [N, in] -> [N, L, out]: every layer's pre-activation (one GEMM, the weights as stored)."""
+        flat_w = self.weight.reshape(self.in_width, self.n_layers * self.width)  # [in, L*out], a view
+        return torch.addmm(self.bias.reshape(-1), x, flat_w).view(x.shape[0], self.n_layers, self.width)
 
     def _index(self, layer_of_task: Sequence[int]) -> Tensor:
         key = tuple(int(j) for j in layer_of_task)

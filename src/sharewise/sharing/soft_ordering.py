@@ -33,7 +33,7 @@ from sharewise.components.layer_bank import LayerBank
 from sharewise.components.usage import ParameterUse, task_rows, with_rest_used_by_all
 from sharewise.errors import ConfigError
 from sharewise.sharing._registry import register_scheme
-from sharewise.sharing._soft_mix import relu_dropout_mix
+from sharewise.sharing._soft_mix import mix_layers, relu_dropout_mix
 from sharewise.sharing.base import SharingScheme, StructureFigure, task_list
 from sharewise.sharing.core_spec import CoreSpec, check_reorderable
 
@@ -73,12 +73,11 @@ class SoftOrdering(SharingScheme):
         return torch.sigmoid(logits)
 
     def forward(self, x: Tensor, tasks: Sequence[int] | None = None) -> Tensor:
-        # The candidate axis is kept innermost ([T'*B, *f, J]) so that the mix at each depth is
-        # one batched matrix-vector product [T', B*f, J] @ [T', J, 1]: measured 1.4x faster per
-        # step than a broadcast multiply-and-sum over [J, T', B, *f] at MNIST-pairs T=45
-        # (benchmarks/bench_soft_ordering.py), where that temporary outgrows the caches.
+        # Dense banks write every layer's output of a row side by side ([T'*B, L, W], one GEMM);
+        # the mix at each depth is then L multiply-adds over contiguous [T', B, W] slices
+        # (``_soft_mix.mix_layers``), with no copy of the bank's weights or outputs.
         t, b = x.shape[:2]
-        if not self.bank.layer_axis_last:
+        if not self.bank.layer_rows:
             return self._forward_layer_first(x, t, b, tasks)
         mix = self.scales(tasks)  # [T', J, D]
         if self._fused_relu_dropout():
@@ -86,30 +85,27 @@ class SoftOrdering(SharingScheme):
         y = x
         for k in range(self.depth):
             flat = y.reshape(t * b, *y.shape[2:])  # [T'*B, *f]
-            outs = packed_dropout(self.bank.forward_all_last(flat), self.dropout, self.training)  # [T'*B, *f, L]
+            outs = packed_dropout(self.bank.forward_all(flat).transpose(0, 1), self.dropout, self.training)
             if self.identity:
-                outs = torch.cat([outs, flat.unsqueeze(-1)], -1)  # [T'*B, *f, J]
-            y = torch.bmm(outs.view(t, -1, outs.shape[-1]), mix[:, :, k:k + 1])  # [T', B*f, 1]
-            y = y.view(t, b, *outs.shape[1:-1])  # [T', B, *f']
+                outs = torch.cat([outs, flat.unsqueeze(1)], 1)  # [T'*B, J, *f]
+            y = mix_layers(outs.view(t, b, *outs.shape[1:]), mix[:, :, k])  # [T', B, *f']
         return y
 
     def _fused_relu_dropout(self) -> bool:
         """Training a ReLU dense bank with dropout and no identity: ReLU, dropout and mix are one
-        node per depth (``sharing/_soft_mix.py``; fewer passes over ``[T'*B, W, L]``)."""
+        node per depth (``sharing/_soft_mix.py``; fewer passes over ``[T'*B, L, W]``)."""
         return (self.training and 0.0 < round(self.dropout * 65536) < 65536 and not self.identity
-                and getattr(self.bank, "activation_name", None) == "relu" and hasattr(self.bank, "weights_all_last"))
+                and getattr(self.bank, "activation_name", None) == "relu" and hasattr(self.bank, "linear_all"))
 
     def _forward_fused(self, x: Tensor, mix: Tensor, t: int, b: int) -> Tensor:
         y = x
-        weights = self.bank.weights_all_last()  # once for every depth (one weight copy, not D)
         keeps: list[Tensor] = []
         for k in range(self.depth):
-            pre = self.bank.linear_all_last(y.reshape(t * b, -1), weights)  # [T'*B, W, L]
+            pre = self.bank.linear_all(y.reshape(t * b, -1))  # [T'*B, L, W]
             if not keeps:  # every depth's mask from one draw, the bits of one dropout_mask per depth
                 keeps, scale = dropout_masks([pre.shape] * self.depth, self.dropout, pre.dtype, pre.device)
-            n_layers = pre.shape[-1]
-            y = relu_dropout_mix(pre.view(t, -1, n_layers), keeps[k].view(t, -1, n_layers), mix[:, :, k:k + 1], scale)
-            y = y.view(t, b, -1)  # [T', B, W]
+            rows = (t, b, *pre.shape[1:])
+            y = relu_dropout_mix(pre.view(rows), keeps[k].view(rows), mix[:, :, k], scale)  # [T', B, W]
         return y
 
     def _forward_layer_first(self, x: Tensor, t: int, b: int, tasks: Sequence[int] | None) -> Tensor:

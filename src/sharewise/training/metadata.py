@@ -35,7 +35,7 @@ def git_revision(start: Path | None = None) -> str | None:
 def cpu_model() -> str | None:
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), or None.
 
-    Speed (and which kernel ``_exact_choice`` picks) depends on it: the same code ran soft
+    Speed depends on it: the same code ran soft
     ordering 5.0x faster than the Eq. 7 loop on one CPU and 3.3x on another (docs/results.md 8.0b)."""
     cpuinfo = Path("/proc/cpuinfo")
     text = cpuinfo.read_text() if cpuinfo.is_file() else ""  # Linux only; elsewhere the fallback below

@@ -196,7 +196,8 @@ class Trainer:
         return value
 
     def train_step(self, step: int) -> float:
-        self.schedule.apply(self.optimizer.param_groups, step)
+        if self.schedule.active:
+            self.schedule.apply(self.optimizer.param_groups, step)
         x, y = self.sampler.next()  # [T, B, *in], [T, B, Y]
         if self.device.type != "cpu":
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
