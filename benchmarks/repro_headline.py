@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                 name = Path(root).resolve().name or "runs"
                 name = name if name not in names else f"{name}_{len(names)}"
                 names.add(name)
-                figure = plot_validation_curves(runs, Path(args.curves) / f"{name}_validation.png", str(root), args.frac)
+                figure = plot_validation_curves(runs, Path(args.curves) / f"{name}_validation.png", str(root),
+                                                args.frac)
                 print(f"learning curves: {figure}")
     except SharewiseError as err:
         print(f"repro_headline: error: {err}", file=sys.stderr)
