@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from sharewise.components import gemm
 from sharewise.components.usage import ParameterUse
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -112,7 +113,8 @@ class DenseLayerBank(LayerBank):
     """``n_layers`` affine layers ``width -> width`` followed by an activation.
 
     The weights of all layers are one tensor ``[in, L, out]`` so that ``forward_all`` is a single
-    wide matrix product ``[N, in] @ [in, L*out]`` (one GEMM beats L small ones on a CPU), and
+    wide matrix product ``[N, in] @ [in, L*out]`` (one GEMM beats L small ones on a CPU; through
+    oneDNN where it is faster, :mod:`sharewise.components.gemm`), and
     ``forward_selected`` is one batched product over tasks. Initialisation is Glorot-uniform
     weights and zero biases, Keras' defaults, which the soft-ordering paper used.
     """
@@ -135,7 +137,7 @@ class DenseLayerBank(LayerBank):
         return self.weight[:, j, :], self.bias[j]
 
     def forward_one(self, j: int, x: Tensor) -> Tensor:
-        return self._act(torch.addmm(self.bias[j], x, self.weight[:, j, :]))  # [N, out]
+        return self._act(gemm.linear(x, self.weight[:, j, :], self.bias[j]))  # [N, out]
 
     def forward_chain(self, x: Tensor, layers: Sequence[int], dropout: float, training: bool) -> Tensor:
         """As ``forward_one`` + ``packed_dropout`` per layer, with the same masks (tested), but:
@@ -145,7 +147,7 @@ class DenseLayerBank(LayerBank):
           tensor and summing L of them;
         - every layer's dropout mask comes from one draw (``dropout_masks``: the same bits as one
           draw per layer), already scaled;
-        - ReLU runs in place on the GEMM's output (``addmm`` does not keep its output for the
+        - ReLU runs in place on the GEMM's output (``gemm.linear`` does not keep its output for the
           backward pass), one allocation less per layer.
 
         A step of parallel ordering at the LibMTL workload's sizes had ~40 % fixed per-op cost
@@ -160,7 +162,7 @@ class DenseLayerBank(LayerBank):
         relu = self.activation_name == "relu"
         masks: list[Tensor] = []
         for i, j in enumerate(layers):
-            y = torch.addmm(biases[j], x, weights[j])  # [N, out]
+            y = gemm.linear(x, weights[j], biases[j])  # [N, out]
             y = y.relu_() if relu else self._act(y)
             if drop and not masks:  # drawn here: under autocast y's dtype is not x's
                 masks, _ = dropout_masks([y.shape] * len(layers), dropout, y.dtype, y.device, scaled=True)
@@ -175,7 +177,7 @@ class DenseLayerBank(LayerBank):
     def linear_all(self, x: Tensor) -> Tensor:
         """x [N, in] -> [N, L, out]: every layer's pre-activation (one GEMM, the weights as stored)."""
         flat_w = self.weight.reshape(self.in_width, self.n_layers * self.width)  # [in, L*out], a view
-        return torch.addmm(self.bias.reshape(-1), x, flat_w).view(x.shape[0], self.n_layers, self.width)
+        return gemm.linear(x, flat_w, self.bias.reshape(-1)).view(x.shape[0], self.n_layers, self.width)
 
     def _index(self, layer_of_task: Sequence[int]) -> Tensor:
         key = tuple(int(j) for j in layer_of_task)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from sharewise.components.gemm import gemm_backend
 from sharewise.training.allocator import allocator_state
 
 
@@ -56,6 +57,7 @@ def run_metadata() -> dict[str, Any]:
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
         "allocator": allocator_state(),  # speed only: the values do not depend on it
+        "gemm": gemm_backend(),  # dense layers' CPU matrix products (values equal up to float rounding)
         "git_revision": git_revision(),
         "command": " ".join(sys.argv),
     }

@@ -1,0 +1,75 @@
+"""The dense layers' matrix products, through oneDNN on a CPU where it is faster than torch's BLAS.
+
+``x @ w + b`` for a dense bank's layers (``DenseLayerBank``: soft ordering's one GEMM per depth,
+parallel ordering's chain) runs on a CPU through ``torch.addmm``, i.e. the BLAS torch was built
+with (MKL in the x86 wheels). On this project's CPU (AMD EPYC with AVX-512; MKL does not use its
+AVX-512 paths on AMD) the same products through oneDNN, which torch also ships (its
+``mkldnn._linear_pointwise`` operator, the one ``torch.compile`` emits for CPU linear layers),
+ran at 76-166 against 39-59 GFLOP/s for the forward ``[640, 64] @ [64, 256]`` and 140-168 against
+85-87 GFLOP/s for the input gradient (one thread; docs/results.md §8.0g). The weight gradient
+stays with ``torch.mm`` (no faster there, and it would need transposed copies).
+
+:func:`linear` is a custom autograd function: forward ``x @ w + b`` and backward ``grad @ w.T``
+through oneDNN, ``x.T @ grad`` and ``grad.sum(0)`` as ``addmm``'s own backward computes them. The
+values are those of ``addmm`` up to float rounding (the forward was bit-identical at the sizes
+tested; the input gradient differs in the last bits), and deterministic: the same inputs give the
+same bits every call (tested). It is used only where it applies, else ``addmm`` runs: float32 CPU
+tensors, no autocast, torch built with oneDNN. ``SHAREWISE_GEMM=torch`` turns it off (e.g. to
+compare with a plain PyTorch model bit for bit); ``run.json`` records which (``meta.gemm``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+@functools.lru_cache(maxsize=1)
+def onednn_available() -> bool:
+    """Whether this torch has the oneDNN linear operator on the CPU (and it is not turned off)."""
+    if os.environ.get("SHAREWISE_GEMM", "").strip().lower() == "torch":
+        return False
+    if not torch.backends.mkldnn.is_available():
+        return False
+    return hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def gemm_backend() -> str:
+    """For ``run.json``: which library the dense layers' CPU matrix products use."""
+    if onednn_available():
+        return "onednn (float32 CPU dense layers)"
+    off = os.environ.get("SHAREWISE_GEMM", "").strip().lower() == "torch"
+    return "torch (SHAREWISE_GEMM=torch)" if off else "torch (no oneDNN linear in this build)"
+
+
+def _onednn(x: Tensor, w_t: Tensor, b: Tensor | None) -> Tensor:
+    """``x @ w_t.T + b`` (``w_t [out, in]``) through oneDNN."""
+    return torch.ops.mkldnn._linear_pointwise(x, w_t, b, "none", [], "")
+
+
+class _Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w: Tensor, b: Tensor) -> Tensor:  # x [N, in], w [in, out], b [out]
+        ctx.save_for_backward(x, w)
+        return _onednn(x, w.t(), b)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = _onednn(grad, w, None) if ctx.needs_input_grad[0] else None  # grad @ w.T
+        grad_w = x.t().mm(grad) if ctx.needs_input_grad[1] else None
+        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    """``x [N, in] @ w [in, out] + b [out]`` -> ``[N, out]``, as ``torch.addmm(b, x, w)``."""
+    if (x.device.type == "cpu" and x.dtype == w.dtype == b.dtype == torch.float32 and x.dim() == 2
+            and not torch.is_autocast_enabled("cpu") and onednn_available()):
+        return _Linear.apply(x, w, b)
+    return torch.addmm(b, x, w)
