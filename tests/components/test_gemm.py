@@ -65,3 +65,20 @@ def test_the_backend_is_recorded_and_the_environment_turns_it_off() -> None:
     env = {**os.environ, "SHAREWISE_GEMM": "torch", "PYTHONPATH": str(SRC)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False torch (SHAREWISE_GEMM=torch)"
+
+
+def test_task_linear_equals_baddbmm_and_loops_only_over_large_gradient_free_products() -> None:
+    g = torch.Generator().manual_seed(1)
+    x, w, b = torch.randn(3, 64, 784, generator=g), torch.randn(3, 784, 64, generator=g), torch.randn(3, 1, 64, generator=g)
+    assert 64 * 784 * 64 >= gemm.TASK_LOOP_MIN_MACS
+    y = gemm.task_linear(x, w, b)  # frozen-encoder sizes, nothing needs a gradient: the per-task loop
+    torch.testing.assert_close(y, torch.baddbmm(b, x, w), rtol=1e-5, atol=1e-4)
+    assert torch.equal(y, gemm.task_linear(x, w, b))
+    w.requires_grad_()
+    y_grad = gemm.task_linear(x, w, b)  # a gradient is needed: baddbmm and its backward
+    assert type(y_grad.grad_fn).__name__ == "BaddbmmBackward0"
+    assert torch.equal(y_grad, torch.baddbmm(b, x, w))
+    with torch.no_grad():
+        torch.testing.assert_close(gemm.task_linear(x, w, b), y)
+    small = (torch.randn(3, 8, 8), torch.randn(3, 8, 8), torch.randn(3, 1, 8))  # below the threshold: baddbmm
+    assert torch.equal(gemm.task_linear(*small), torch.baddbmm(small[2], small[0], small[1]))

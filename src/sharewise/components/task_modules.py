@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sharewise.components import gemm
 from sharewise.components.layer_bank import activation_fn
 from sharewise.components.usage import ParameterUse, task_rows, used_by_all
 
@@ -90,7 +91,7 @@ class StackedDense(nn.Module):
         if self.shared:
             y = torch.addmm(bias[0], x.reshape(t * b, -1), w[0]).view(t, b, -1)
         else:
-            y = torch.baddbmm(bias, x, w)  # [T', B, out]
+            y = gemm.task_linear(x, w, bias)  # [T', B, out]
         # In place: the product's backward needs its inputs, not its output (one allocation less).
         return y.relu_() if self.activation_name == "relu" else self._act(y)
 
