@@ -14,7 +14,8 @@ through oneDNN, ``x.T @ grad`` and ``grad.sum(0)`` as ``addmm``'s own backward c
 values are those of ``addmm`` up to float rounding (the forward was bit-identical at the sizes
 tested; the input gradient differs in the last bits), and deterministic: the same inputs give the
 same bits every call (tested). It is used only where it applies, else ``addmm`` runs: float32 CPU
-tensors, no autocast, torch built with oneDNN. ``SHAREWISE_GEMM=torch`` turns it off (e.g. to
+tensors, no autocast, torch built with oneDNN, and a product of at least ``LINEAR_MIN_MACS``
+multiply-adds (below it the gain vanished: a fixed size rule, so a shape always takes one path). ``SHAREWISE_GEMM=torch`` turns it off (e.g. to
 compare with a plain PyTorch model bit for bit); ``run.json`` records which (``meta.gemm``).
 
 :func:`task_linear` is the per-task product of stacked encoders and heads, ``[T, B, in] @ [T, in,
@@ -75,9 +76,16 @@ class _Linear(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+# Multiply-adds of one product from which oneDNN is used: the gain was measured at 10.5 M (soft
+# ordering's [640, 64] @ [64, 256]); at 2.6 M (UCI-10's [640, 32] @ [32, 128], the LibMTL workload's
+# [640, 64] @ [64, 64]) none showed, and at 0.26 M the custom function's own cost made it 2x slower.
+LINEAR_MIN_MACS = 1 << 22
+
+
 def linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """``x [N, in] @ w [in, out] + b [out]`` -> ``[N, out]``, as ``torch.addmm(b, x, w)``."""
     if (x.device.type == "cpu" and x.dtype == w.dtype == b.dtype == torch.float32 and x.dim() == 2
+            and x.shape[0] * x.shape[1] * w.shape[1] >= LINEAR_MIN_MACS
             and not torch.is_autocast_enabled("cpu") and onednn_available()):
         return _Linear.apply(x, w, b)
     return torch.addmm(b, x, w)
