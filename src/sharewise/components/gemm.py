@@ -14,9 +14,13 @@ through oneDNN, ``x.T @ grad`` and ``grad.sum(0)`` as ``addmm``'s own backward c
 values are those of ``addmm`` up to float rounding (the forward was bit-identical at the sizes
 tested; the input gradient differs in the last bits), and deterministic: the same inputs give the
 same bits every call (tested). It is used only where it applies, else ``addmm`` runs: float32 CPU
-tensors, no autocast, torch built with oneDNN, and a product of at least ``LINEAR_MIN_MACS``
-multiply-adds (below it the gain vanished: a fixed size rule, so a shape always takes one path). ``SHAREWISE_GEMM=torch`` turns it off (e.g. to
-compare with a plain PyTorch model bit for bit); ``run.json`` records which (``meta.gemm``).
+tensors, no autocast, torch built with oneDNN, contiguous operands, and a product of at least
+``LINEAR_MIN_MACS`` multiply-adds (a fixed size rule, so a shape always takes one path). A weight
+that is a strided view (one layer of a bank's ``[in, L, out]`` tensor, as parallel ordering reads
+it) sends oneDNN to a reference kernel: ``[5000, 64] @ [64, 64]`` took 776 ms against 0.8 ms for
+the same weight contiguous, so strided operands keep ``addmm``. ``SHAREWISE_GEMM=torch`` turns it
+off (e.g. to compare with a plain PyTorch model bit for bit); ``run.json`` records which
+(``meta.gemm``).
 
 :func:`task_linear` is the per-task product of stacked encoders and heads, ``[T, B, in] @ [T, in,
 out]``: one ``baddbmm``, or, where nothing needs a gradient (frozen encoders, evaluation) and each
@@ -85,6 +89,7 @@ LINEAR_MIN_MACS = 1 << 22
 def linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """``x [N, in] @ w [in, out] + b [out]`` -> ``[N, out]``, as ``torch.addmm(b, x, w)``."""
     if (x.device.type == "cpu" and x.dtype == w.dtype == b.dtype == torch.float32 and x.dim() == 2
+            and x.is_contiguous() and w.is_contiguous()
             and x.shape[0] * x.shape[1] * w.shape[1] >= LINEAR_MIN_MACS
             and not torch.is_autocast_enabled("cpu") and onednn_available()):
         return _Linear.apply(x, w, b)
@@ -100,7 +105,8 @@ def task_linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """``x [T, B, in] @ w [T, in, out] + b [T, 1, out]`` -> ``[T, B, out]``, as ``torch.baddbmm(b, x, w)``."""
     t, n, d_in = x.shape
     if (x.device.type == "cpu" and x.dtype == w.dtype == b.dtype == torch.float32
-            and n * d_in * w.shape[-1] >= TASK_LOOP_MIN_MACS and onednn_available()
+            and x.is_contiguous() and w.is_contiguous() and n * d_in * w.shape[-1] >= TASK_LOOP_MIN_MACS
+            and onednn_available()
             and not torch.is_autocast_enabled("cpu")
             and not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad or b.requires_grad))):
         w_t = w.transpose(1, 2)  # [T, out, in]
