@@ -5,14 +5,14 @@ parallel ordering's chain) runs on a CPU through ``torch.addmm``, i.e. the BLAS 
 with (MKL in the x86 wheels). On this project's CPU (AMD EPYC with AVX-512; MKL does not use its
 AVX-512 paths on AMD) the same products through oneDNN, which torch also ships (its
 ``mkldnn._linear_pointwise`` operator, the one ``torch.compile`` emits for CPU linear layers),
-ran at 76-166 against 39-59 GFLOP/s for the forward ``[640, 64] @ [64, 256]`` and 140-168 against
-85-87 GFLOP/s for the input gradient (one thread; docs/results.md §8.0g). The weight gradient
-stays with ``torch.mm`` (no faster there, and it would need transposed copies).
+ran at 76-166 against 39-59 GFLOP/s for the forward ``[640, 64] @ [64, 256]``, 140-168 against
+85-87 GFLOP/s for the input gradient and 158 against 90 GFLOP/s for the weight gradient (one
+thread; docs/results.md §8.0g).
 
-:func:`linear` is a custom autograd function: forward ``x @ w + b`` and backward ``grad @ w.T``
-through oneDNN, ``x.T @ grad`` and ``grad.sum(0)`` as ``addmm``'s own backward computes them. The
-values are those of ``addmm`` up to float rounding (the forward was bit-identical at the sizes
-tested; the input gradient differs in the last bits), and deterministic: the same inputs give the
+:func:`linear` is a custom autograd function: forward ``x @ w + b``, backward ``grad @ w.T`` and
+``x.T @ grad`` through oneDNN (``x.T`` copied to contiguous memory first), ``grad.sum(0)`` for the
+bias. The values are those of ``addmm`` up to float rounding (the forward was bit-identical at the
+sizes tested; the gradients differ in the last bits), and deterministic: the same inputs give the
 same bits every call (tested). It is used only where it applies, else ``addmm`` runs: float32 CPU
 tensors, no autocast, torch built with oneDNN, contiguous operands, and a product of at least
 ``LINEAR_MIN_MACS`` multiply-adds (a fixed size rule, so a shape always takes one path). A weight
@@ -75,7 +75,8 @@ class _Linear(torch.autograd.Function):
         x, w = ctx.saved_tensors
         grad = grad.contiguous()
         grad_x = _onednn(grad, w, None) if ctx.needs_input_grad[0] else None  # grad @ w.T
-        grad_w = x.t().mm(grad) if ctx.needs_input_grad[1] else None
+        # x.T @ grad, with x.T made contiguous (a strided input runs oneDNN's reference kernel)
+        grad_w = _onednn(x.t().contiguous(), grad.t(), None) if ctx.needs_input_grad[1] else None
         grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 
