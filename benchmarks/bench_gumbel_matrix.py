@@ -78,6 +78,9 @@ def time_steps(steps: dict[str, Callable[[], None]], rounds: int) -> dict[str, f
 
 
 def count_flops(step: Callable[[], None]) -> int:
+    from sharewise.components.gemm import count_flops_of_onednn
+
+    count_flops_of_onednn()  # oneDNN products count too (a FlopCounterMode copies the formulas when made)
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()

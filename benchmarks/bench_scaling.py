@@ -68,6 +68,9 @@ def make_step(scheme: str, tasks: list[TaskData]) -> Callable[[], None]:
 
 
 def count_flops(step: Callable[[], None]) -> int:
+    from sharewise.components.gemm import count_flops_of_onednn
+
+    count_flops_of_onednn()  # oneDNN products count too (a FlopCounterMode copies the formulas when made)
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()

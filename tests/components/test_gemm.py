@@ -92,3 +92,15 @@ def test_task_linear_equals_baddbmm_and_loops_only_over_large_gradient_free_prod
         torch.testing.assert_close(gemm.task_linear(x, w, b), y)
     small = (torch.randn(3, 8, 8), torch.randn(3, 8, 8), torch.randn(3, 1, 8))  # below the threshold: baddbmm
     assert torch.equal(gemm.task_linear(*small), torch.baddbmm(small[2], small[0], small[1]))
+
+
+def test_flop_counter_counts_the_onednn_products() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    gemm.count_flops_of_onednn()  # before the mode is made: it copies the formulas then
+    x, w, b = _inputs(640, 64, 256)
+    with FlopCounterMode(display=False) as ours:
+        gemm.linear(x, w, b).sum().backward()
+    with FlopCounterMode(display=False) as reference:
+        torch.addmm(b, x, w).sum().backward()
+    assert ours.get_total_flops() == reference.get_total_flops() == 3 * 2 * 640 * 64 * 256

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any
 
 import torch
@@ -59,8 +60,39 @@ def gemm_backend() -> str:
     return "torch (SHAREWISE_GEMM=torch)" if off else "torch (no oneDNN linear in this build)"
 
 
+_flops_counted = False
+
+
+def count_flops_of_onednn() -> None:
+    """Teach ``torch.utils.flop_counter`` the oneDNN operator's FLOPs (it knows only aten's
+    products). A ``FlopCounterMode`` copies the formulas when it is made, so call this before
+    making one; the benchmarks do. Idempotent."""
+    global _flops_counted
+    if _flops_counted:
+        return
+    from torch.utils.flop_counter import flop_registry, register_flop_formula
+
+    target = torch.ops.mkldnn._linear_pointwise
+    if target not in flop_registry:
+        @register_flop_formula(target)
+        def _linear_flops(x_shape: Any, w_shape: Any, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+            rows = 1
+            for size in x_shape[:-1]:
+                rows *= size
+            return 2 * rows * x_shape[-1] * w_shape[0]
+    _flops_counted = True
+
+
+def _count_flops_where_counted() -> None:
+    """Register the formula as soon as the flop counter is loaded by someone (importing it here
+    would cost ~2 s of every run's start)."""
+    if not _flops_counted and "torch.utils.flop_counter" in sys.modules:
+        count_flops_of_onednn()
+
+
 def _onednn(x: Tensor, w_t: Tensor, b: Tensor | None) -> Tensor:
     """``x @ w_t.T + b`` (``w_t [out, in]``) through oneDNN."""
+    _count_flops_where_counted()
     return torch.ops.mkldnn._linear_pointwise(x, w_t, b, "none", [], "")
 
 
@@ -114,3 +146,6 @@ def task_linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
         w_t = w.transpose(1, 2)  # [T, out, in]
         return torch.stack([_onednn(x[i], w_t[i], b[i, 0]) for i in range(t)])
     return torch.baddbmm(b, x, w)
+
+
+_count_flops_where_counted()  # a flop counter loaded before this module: count from the start
