@@ -4,9 +4,10 @@
 
 At the MNIST-pairs shapes of ``bench_soft_ordering.py`` (frozen 784 -> 64 encoders, four 64-wide
 layers per depth, four depths, batch 64 per task) it times, interleaved in one process: the
-stacked step's GEMMs alone (the encoders' ``bmm``, per depth the forward ``addmm`` and the weight
-gradient ``mm``, and the input gradient ``mm`` at all depths but the first, whose input is the
-frozen encoders' output), sharewise's stacked step (fused Adam) and the Eq. 7 loop. It prints the
+stacked step's GEMMs alone (the encoders' products, per depth the forward product and the weight
+gradient, and the input gradient at all depths but the first, whose input is the frozen encoders'
+output; each through the library the step uses, ``sharewise.components.gemm``), sharewise's
+stacked step (fused Adam) and the Eq. 7 loop. It prints the
 loop / step ratio, the GEMMs' share of the step, and the ratio the step would reach if only its
 GEMMs remained: everything else (ReLU, dropout and mix, the mask draw, heads, loss, Adam, op
 dispatch) is what separates the two.
@@ -26,21 +27,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_soft_ordering as bench  # noqa: E402
 from _timing import interleaved_seconds  # noqa: E402
 
+from sharewise.components import gemm  # noqa: E402
 from sharewise.training.allocator import keep_freed_memory  # noqa: E402
 
 
 def gemms_only(n_tasks: int, batch: int = 64, width: int = 64, layers: int = 4, depth: int = 4) -> Callable[[], None]:
+    """The step's products, through the same library as the step (``sharewise.components.gemm``:
+    oneDNN where it applies, else torch's BLAS)."""
     enc_x, enc_w = torch.rand(n_tasks, batch, 784), torch.rand(n_tasks, 784, width)
+    enc_b = torch.rand(n_tasks, 1, width)
     h, w, bias = torch.rand(n_tasks * batch, width), torch.rand(width, width * layers), torch.rand(width * layers)
     grad = torch.rand(n_tasks * batch, width * layers)
+    onednn = gemm.onednn_available()
 
+    @torch.no_grad()
     def step() -> None:
-        torch.bmm(enc_x, enc_w)
+        gemm.task_linear(enc_x, enc_w, enc_b)  # the frozen encoders
         for _ in range(depth):
-            torch.addmm(bias, h, w)  # forward
-            torch.mm(grad.t(), h)  # weight gradient
+            gemm.linear(h, w, bias)  # forward
+            gemm._onednn(h.t().contiguous(), grad.t(), None) if onednn else torch.mm(h.t(), grad)  # weight gradient
         for _ in range(depth - 1):
-            torch.mm(grad, w.t())  # input gradient
+            gemm._onednn(grad, w, None) if onednn else torch.mm(grad, w.t())  # input gradient
 
     return step
 
