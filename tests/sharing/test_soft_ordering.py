@@ -450,3 +450,18 @@ def test_conv_soft_ordering_dropout_on_rows_is_inverted_dropout() -> None:
     torch.testing.assert_close(draws.mean(0), want, rtol=0.3, atol=0.02)
     draws.sum().backward()
     assert scheme.logits.grad is not None and torch.isfinite(scheme.logits.grad).all()
+
+
+def test_mix_layers_is_the_per_task_weighted_sum_over_the_layer_axis() -> None:
+    from sharewise.sharing._soft_mix import mix_layers
+
+    torch.manual_seed(0)
+    h, s = torch.randn(3, 5, 4, 2, 6), torch.randn(3, 4)  # [T, B, J, *f] with two feature axes
+    reference = torch.einsum("tbjxy,tj->tbxy", h, s)
+    torch.testing.assert_close(mix_layers(h, s), reference)
+    h.requires_grad_(), s.requires_grad_()
+    g = torch.randn(3, 5, 2, 6)
+    ours = torch.autograd.grad(mix_layers(h, s), (h, s), g)
+    theirs = torch.autograd.grad(torch.einsum("tbjxy,tj->tbxy", h, s), (h, s), g)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b)
