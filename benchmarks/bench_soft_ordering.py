@@ -46,6 +46,7 @@ from sharewise.model import MultiTaskModel  # noqa: E402
 from sharewise.sharing import CoreSpec, create_scheme  # noqa: E402
 from sharewise.tasks.losses import MultiTaskLoss  # noqa: E402
 from sharewise.tasks.spec import TaskData  # noqa: E402
+from sharewise.components.gemm import gemm_backend  # noqa: E402
 from sharewise.training.allocator import keep_freed_memory  # noqa: E402
 
 # The ten UCI sets in the paper's order: (input width, classes) as sharewise's loaders give them.
@@ -203,7 +204,7 @@ def main() -> None:
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) (torch.set_num_threads), "
           f"float32 matmul peak {peak / 1e9:.1f} GFLOP/s; median of {rounds} rounds x {block} steps; "
-          f"allocator {allocator}",
+          f"allocator {allocator}; gemm {gemm_backend()}",
           flush=True)
     for cfg in (uci10(), mnist_pairs(10), mnist_pairs(45)):
         run(cfg, rounds, block, peak)
