@@ -83,16 +83,8 @@ def count_flops_of_onednn() -> None:
     _flops_counted = True
 
 
-def _count_flops_where_counted() -> None:
-    """Register the formula as soon as the flop counter is loaded by someone (importing it here
-    would cost ~2 s of every run's start)."""
-    if not _flops_counted and "torch.utils.flop_counter" in sys.modules:
-        count_flops_of_onednn()
-
-
 def _onednn(x: Tensor, w_t: Tensor, b: Tensor | None) -> Tensor:
     """``x @ w_t.T + b`` (``w_t [out, in]``) through oneDNN."""
-    _count_flops_where_counted()
     return torch.ops.mkldnn._linear_pointwise(x, w_t, b, "none", [], "")
 
 
@@ -148,4 +140,7 @@ def task_linear(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return torch.baddbmm(b, x, w)
 
 
-_count_flops_where_counted()  # a flop counter loaded before this module: count from the start
+# A flop counter loaded before this module counts oneDNN from the start (importing it here would
+# cost ~2 s of every run's start; otherwise call count_flops_of_onednn before making a counter).
+if "torch.utils.flop_counter" in sys.modules:
+    count_flops_of_onednn()
