@@ -7,9 +7,13 @@ Reads each Gumbel-Matrix run's ``metrics.jsonl`` (the connection probabilities l
 evaluation) and ``summary.json`` (task families from the task notes, the final allocation). Per
 evaluation it prints the fraction of connections whose maximum-likelihood allocation (p >= 0.5)
 changed since the previous evaluation, the fraction of probabilities already saturated (below
-0.05 or above 0.95) and the family ARI of that evaluation's allocation (agglomerative, cosine,
-average linkage, as many clusters as families); then the final ARI, within/across-family cosine
-similarity and the distinct embeddings. "Settled" means no allocation changed over the last
+0.05 or above 0.95), the family ARI of that evaluation's allocation (agglomerative, cosine,
+average linkage, as many clusters as families) and the family ARI of its *probabilities* (the
+same clustering of their centred cosine, as ``sharewise.analysis.families`` scores every method);
+then the final ARI, within/across-family cosine similarity, the distinct embeddings and, per
+family, the mean centred cosine of the final probabilities within the family against across.
+Why both: a family signal can sit in the probabilities long before (or without) the binary
+allocation showing it, and the paper's Fig. 5 reads the binary allocation. "Settled" means no allocation changed over the last
 quarter of training. Why: the session-3 run froze a random pattern within 150 steps (router lr
 5x the paper's); a claim about clusters needs the allocation to stop moving *after* the
 components had time to specialise, which this shows step by step. ``--figures`` writes Figs. 5
@@ -28,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sharewise.analysis.families import adjusted_rand, cluster, cosine  # noqa: E402
+from sharewise.analysis.families import adjusted_rand, centred_cosine, cluster, cosine, family_coherence  # noqa: E402
 from sharewise.reporting.allocation_plots import probability_curves  # noqa: E402
 from sharewise.training.io import read_jsonl  # noqa: E402
 
@@ -59,7 +63,8 @@ def settling(run_dir: Path) -> dict:
         changed = float((on[s] != on[s - 1]).mean()) if s else float("nan")
         saturated = float(((flat[s] < 0.05) | (flat[s] > 0.95)).mean())
         rows.append({"step": int(steps[s]), "changed": changed, "saturated": saturated,
-                     "active": float(on[s].mean()), "ari": embedding_ari(on[s].astype(float), families)})
+                     "active": float(on[s].mean()), "ari": embedding_ari(on[s].astype(float), families),
+                     "ari_p": adjusted_rand(families, cluster(centred_cosine(flat[s]), len(set(families))))})
     last_quarter = [r for r in rows if r["step"] > 0.75 * steps[-1]]
     alloc = summary["structure"]["allocation"]
     final = np.asarray([[v for layer in alloc[k] for v in layer] for k in sorted(alloc, key=int)], dtype=float)
@@ -71,6 +76,7 @@ def settling(run_dir: Path) -> dict:
             "final_ari": embedding_ari(final, families), "within": float(sim[same & off].mean()),
             "across": float(sim[~same].mean()), "distinct": len({tuple(r) for r in final.astype(int)}),
             "test_error": summary.get("mean_test_error"), "wall_time_s": summary.get("wall_time_s"),
+            "coherence": family_coherence(centred_cosine(flat[-1]), families),
             "allocation": final, "layers": [alloc[k] for k in sorted(alloc, key=int)], "similarity": sim,
             "names": summary["structure"]["tasks"]}
 
@@ -98,14 +104,16 @@ def main(argv: list[str] | None = None) -> None:
     for run_dir in args.run_dirs:
         r = settling(run_dir)
         print(f"## {r['run']}  (families: {', '.join(dict.fromkeys(r['families']))})")
-        print("step     changed  saturated  active  ARI")
+        print("step     changed  saturated  active  ARI(allocation)  ARI(probabilities)")
         for row in r["rows"]:
             print(f"{row['step']:<8} {row['changed']:7.3f}  {row['saturated']:9.3f}  {row['active']:6.3f}  "
-                  f"{row['ari']:+.3f}")
+                  f"{row['ari']:+15.3f}  {row['ari_p']:+18.3f}")
         print(f"settled over the last quarter: {r['settled']}; ARI of the reported (selected) state "
               f"{r['final_ari']:+.3f}; cosine within "
               f"families {r['within']:.3f}, across {r['across']:.3f}; {r['distinct']} distinct embeddings; mean "
               f"test error {100 * r['test_error']:.1f} %; {r['wall_time_s']:.0f} s")
+        print("last evaluation's probabilities, centred cosine within each family vs across: "
+              + ", ".join(f"{k} {v:+.2f}" for k, v in r["coherence"].items()))
         if args.figures is not None:
             figures(r, args.figures)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sharewise.analysis.families import (adjusted_rand, centred_cosine, cluster, cosine, family_ari,
-                                         probability_vectors, rsa_similarity, scale_vectors)
+                                         family_coherence, probability_vectors, rsa_similarity, scale_vectors)
 
 
 def test_centred_cosine_equals_the_reference() -> None:
@@ -55,3 +55,24 @@ def test_cluster_rejects_bad_input() -> None:
         cluster(np.zeros((2, 3)), 2)
     with pytest.raises(ValueError, match="got k=5"):
         cluster(np.eye(3), 5)
+
+
+def test_family_coherence_averages_the_right_pairs() -> None:
+    # tasks a0, a1 (family a), b0, b1, b2 (family b); each pair's similarity written by hand
+    s = np.full((5, 5), -0.5)
+    np.fill_diagonal(s, 1.0)
+    pairs = {(0, 1): 0.8, (2, 3): 0.3, (2, 4): 0.6, (3, 4): 0.9, (0, 2): 0.1}
+    for (i, j), v in pairs.items():
+        s[i, j] = s[j, i] = v
+    got = family_coherence(s, ["a", "a", "b", "b", "b"])
+    assert got["a"] == pytest.approx(0.8)
+    assert got["b"] == pytest.approx((0.3 + 0.6 + 0.9) / 3)
+    assert got["across"] == pytest.approx((0.1 - 0.5 * 5) / 6)  # the diagonal never counts
+    assert np.isnan(family_coherence(np.eye(3), ["a", "b", "b"])["a"])  # one task: no pair
+
+
+def test_family_coherence_refuses_a_mismatch_and_the_reserved_name() -> None:
+    with pytest.raises(ValueError, match="3 x 3"):
+        family_coherence(np.eye(2), ["a", "a", "b"])
+    with pytest.raises(ValueError, match="rename"):
+        family_coherence(np.eye(2), ["across", "b"])

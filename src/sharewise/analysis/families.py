@@ -92,3 +92,23 @@ def adjusted_rand(truth: Sequence[Any], labels: Sequence[Any]) -> float:
 def family_ari(similarity: Any, families: Sequence[Any]) -> float:
     """ARI of the clustering of ``similarity`` into as many clusters as there are families."""
     return adjusted_rand(families, cluster(similarity, len(set(families))))
+
+
+def family_coherence(similarity: Any, families: Sequence[Any]) -> dict[str, float]:
+    """Per family, the mean similarity between its tasks; ``"across"``: between tasks of different
+    families. A family whose within value is clearly above ``across`` is visible in ``similarity``."""
+    similarity = np.asarray(similarity, dtype=float)
+    fam = np.asarray([str(f) for f in families])
+    if similarity.shape != (len(fam), len(fam)):
+        raise ValueError(f"expected a {len(fam)} x {len(fam)} similarity for {len(fam)} task families, "
+                         f"but got shape {list(similarity.shape)}")
+    if "across" in fam:
+        raise ValueError("a task family is named 'across', the key reserved for between-family similarity: "
+                         "rename that family")
+    same, off = fam[:, None] == fam[None, :], ~np.eye(len(fam), dtype=bool)
+    out: dict[str, float] = {}
+    for f in dict.fromkeys(fam.tolist()):
+        inside = (fam[:, None] == f) & (fam[None, :] == f) & off
+        out[f] = float(similarity[inside].mean()) if inside.any() else float("nan")
+    out["across"] = float(similarity[~same].mean()) if (~same).any() else float("nan")
+    return out
