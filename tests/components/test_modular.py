@@ -171,7 +171,11 @@ def test_clusters_network_follows_sec_v_c() -> None:
     net = build_modular_network("clusters", (1, 28, 28))
     assert net.components_per_layer == [16, 16, 16]
     assert [layer.out_shape for layer in net.layers] == [(8, 14, 14), (8, 7, 7), (8, 4, 4)]
-    kernels = [m.kernel_size for m in net.layers[0].modules() if isinstance(m, torch.nn.Conv2d)]
-    assert kernels == [(3, 3)] * 8 + [(5, 5)] * 8
+    bank = net.layers[0].bank
+    assert bank.kernels == [3] * 8 + [5] * 8 and bank.stride == 2 and bank.channels == 8
+    assert bank.weight_3.shape == (64, 8, 3, 3) and bank.weight_5.shape == (64, 8, 5, 5)  # 8 components each
+    exported = [bank.export_layer(c)[0] for c in range(16)]
+    assert [m.kernel_size for m in exported] == [(3, 3)] * 8 + [(5, 5)] * 8
+    assert all(m.stride == (2, 2) for m in exported)
     with pytest.raises(ConfigError, match="channels=9, groups=2"):
         build_modular_network("clusters", (1, 28, 28), channels=9)

@@ -10,7 +10,7 @@ parameters with the fused path.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -162,3 +162,108 @@ class ConvBank(_SelectByLoop):
         y = self._act(self._conv(x, self.weight, self.bias))  # [N, C*o, H', W']
         n = y.shape[0]
         return y.view(n, self.n_layers, self.out_channels, *y.shape[2:]).transpose(0, 1)  # [C, N, o, H', W']
+
+
+class ConvNormBank(_SelectByLoop):
+    """C convolutions ``channels -> channels`` (kernel ``kernels[c]``, 'same' padding, ``stride``),
+    each followed by GroupNorm(``groups``) and ReLU: the components of the clusters network
+    (Maziarz et al., Sec. V-C: 8 conv 3x3 + 8 conv 5x5 per layer).
+
+    Components with the same kernel size run as one convolution with their filters side by side
+    and one GroupNorm: GroupNorm over ``groups`` groups of each component's channels equals
+    GroupNorm over ``n * groups`` groups of the concatenated channels (every group is a
+    contiguous block of channels either way), so the fused path is exact (tested against
+    per-component ``nn.Conv2d`` + ``nn.GroupNorm``). Why: the layer's 16 small convolutions and
+    16 normalisations were 16 x 2 ops per step forward and back, at sizes where an op's fixed
+    cost outweighs its arithmetic. Initialisation as ``nn.Conv2d``'s default per component
+    (uniform +-1/sqrt(fan_in) for weights and biases), GroupNorm scale 1 and shift 0.
+    Parameters per kernel size k (in order of first appearance): ``weight_k [n_k*ch, ch, k, k]``,
+    ``bias_k``, ``norm_weight_k``, ``norm_bias_k [n_k*ch]``.
+    """
+
+    def __init__(self, kernels: Sequence[int], channels: int, stride: int = 1, groups: int = 2) -> None:
+        super().__init__()
+        if not kernels:
+            raise ConfigError("a ConvNormBank needs at least one component (kernel size)")
+        if any(int(k) < 1 or int(k) % 2 == 0 for k in kernels):
+            raise ConfigError(f"'same' padding needs odd kernel sizes >= 1, but got kernels={list(kernels)}")
+        if channels % groups:
+            raise ConfigError(f"channels must be divisible by groups, but got channels={channels}, groups={groups}")
+        self.kernels = [int(k) for k in kernels]
+        self.n_layers, self.channels, self.stride, self.groups = len(self.kernels), channels, stride, groups
+        self.sizes = list(dict.fromkeys(self.kernels))  # kernel sizes, in order of first appearance
+        members = [[c for c, k in enumerate(self.kernels) if k == size] for size in self.sizes]
+        self.members = members  # members[g]: the components of kernel-size group g, in order
+        self._slot = {c: (g, i) for g, cs in enumerate(members) for i, c in enumerate(cs)}
+        order = [c for cs in members for c in cs]  # fused output order -> component
+        self._order = None if order == list(range(self.n_layers)) else torch.argsort(torch.tensor(order))
+        for size, cs in zip(self.sizes, members):
+            bound = 1.0 / math.sqrt(channels * size * size)
+            rows = len(cs) * channels
+            w = torch.empty(rows, channels, size, size).uniform_(-bound, bound)
+            setattr(self, f"weight_{size}", nn.Parameter(w))
+            setattr(self, f"bias_{size}", nn.Parameter(torch.empty(rows).uniform_(-bound, bound)))
+            setattr(self, f"norm_weight_{size}", nn.Parameter(torch.ones(rows)))
+            setattr(self, f"norm_bias_{size}", nn.Parameter(torch.zeros(rows)))
+
+    def _params(self, g: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        size = self.sizes[g]
+        return (getattr(self, f"weight_{size}"), getattr(self, f"bias_{size}"),
+                getattr(self, f"norm_weight_{size}"), getattr(self, f"norm_bias_{size}"))
+
+    def _block(self, x: Tensor, g: int, lo: int, hi: int) -> Tensor:
+        """Components ``lo:hi`` of group g (positions within the group) on x: ``[N, (hi-lo)*ch, H', W']``."""
+        ch, size = self.channels, self.sizes[g]
+        w, b, nw, nb = (p[lo * ch:hi * ch] for p in self._params(g))
+        y = F.conv2d(x, w, b, stride=self.stride, padding=size // 2)
+        return torch.relu(F.group_norm(y, (hi - lo) * self.groups, nw, nb))
+
+    def forward_one(self, j: int, x: Tensor) -> Tensor:
+        g, i = self._slot[int(j)]
+        return self._block(x, g, i, i + 1)
+
+    def forward_all(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        parts = []
+        for g, cs in enumerate(self.members):
+            y = self._block(x, g, 0, len(cs))  # [N, n_g*ch, H', W']
+            parts.append(y.view(n, len(cs), self.channels, *y.shape[2:]).transpose(0, 1))
+        out = torch.cat(parts) if len(parts) > 1 else parts[0].contiguous()  # [C, N, ch, H', W']
+        return out if self._order is None else out.index_select(0, self._order.to(out.device))
+
+    def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
+        uses = []
+        for g, cs in enumerate(self.members):
+            rows = layer_users[:, cs].repeat_interleave(self.channels, dim=1)  # component c owns ch filters
+            uses += [ParameterUse(p, rows, 0) for p in self._params(g)]
+        return uses
+
+    def export_layer(self, j: int) -> nn.Module:
+        """``nn.Sequential(Conv2d, nn.Sequential(GroupNorm, ReLU))``, component j's slices copied."""
+        g, i = self._slot[int(j)]
+        ch, size = self.channels, self.sizes[g]
+        w, b, nw, nb = (p[i * ch:(i + 1) * ch] for p in self._params(g))
+        like = {"dtype": w.dtype, "device": w.device}
+        conv = nn.Conv2d(ch, ch, size, stride=self.stride, padding=size // 2, **like)
+        norm = nn.GroupNorm(self.groups, ch, **like)
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            conv.bias.copy_(b)
+            norm.weight.copy_(nw)
+            norm.bias.copy_(nb)
+        return nn.Sequential(conv, nn.Sequential(norm, nn.ReLU()))
+
+    def load_layer(self, j: int, state: Mapping[str, Tensor], k: int) -> None:
+        """Component j := component k of a bank built with the same kernels (its ``state_dict()``)."""
+        (g, i), (g_src, i_src) = self._slot[int(j)], self._slot[int(k)]
+        if g != g_src:
+            raise ConfigError(f"cannot copy component {k} (kernel {self.kernels[k]}) into component {j} "
+                              f"(kernel {self.kernels[j]}): the kernel sizes differ")
+        ch, size = self.channels, self.sizes[g]
+        with torch.no_grad():
+            for name in ("weight", "bias", "norm_weight", "norm_bias"):
+                src = state[f"{name}_{size}"][i_src * ch:(i_src + 1) * ch]
+                getattr(self, f"{name}_{size}")[i * ch:(i + 1) * ch].copy_(src)
+
+    def extra_repr(self) -> str:
+        return f"kernels={self.kernels}, channels={self.channels}, stride={self.stride}, groups={self.groups}"

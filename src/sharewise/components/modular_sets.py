@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from sharewise.components.conv_mix import StackedAvgPool2d
-from sharewise.components.fused_banks import ConvBank, MLPBank
+from sharewise.components.fused_banks import ConvBank, ConvNormBank, MLPBank
 from sharewise.components.layer_bank import ModuleLayerBank
 from sharewise.components.modular import ModularLayer, ModularNetwork
 from sharewise.errors import ConfigError
@@ -146,7 +146,8 @@ def clusters_network(in_shape: Sequence[int] = (1, 28, 28), *, n_layers: int = 3
     16 components (8 conv 3x3 + 8 conv 5x5 by default), each conv 'same'-padded with stride 2 and
     followed by GN + ReLU, and a shared GN + ReLU after each layer ("as in Sec. V-B").
 
-    The GroupNorm group count is not given; 2 by default (8 channels: 4 per group).
+    The GroupNorm group count is not given; 2 by default (8 channels: 4 per group). The components
+    of one kernel size run as one convolution and one GroupNorm (:class:`ConvNormBank`, exact).
     """
     if channels % groups:
         raise ConfigError(f"channels must be divisible by groups, but got channels={channels}, groups={groups}")
@@ -154,10 +155,8 @@ def clusters_network(in_shape: Sequence[int] = (1, 28, 28), *, n_layers: int = 3
     shape = (channels, *tuple(in_shape)[1:])
     layers, post = [], []
     for _ in range(n_layers):
-        comps = [nn.Sequential(nn.Conv2d(channels, channels, k, stride=stride, padding=k // 2), _gn_relu(channels, groups))
-                 for k in kernels]
         names = [f"conv{k}x{k}_{c}" for c, k in enumerate(kernels)]
-        layers.append(ModularLayer(ModuleLayerBank(comps), shape, names))
+        layers.append(ModularLayer(ConvNormBank(kernels, channels, stride, groups), shape, names))
         post.append(_gn_relu(channels, groups))
         shape = layers[-1].out_shape
     return ModularNetwork(layers, in_shape, post, stem=stem)
