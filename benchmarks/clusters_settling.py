@@ -17,7 +17,8 @@ allocation showing it, and the paper's Fig. 5 reads the binary allocation. "Sett
 quarter of training. Why: the session-3 run froze a random pattern within 150 steps (router lr
 5x the paper's); a claim about clusters needs the allocation to stop moving *after* the
 components had time to specialise, which this shows step by step. ``--figures`` writes Figs. 5
-and 6 (allocation image, embedding similarity) with the tasks grouped by family.
+and 6 (allocation image, embedding similarity) with the tasks grouped by family, and the same two
+from the last evaluation's probabilities (``probabilities_*.png``, ``probability_similarity_*.png``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def settling(run_dir: Path) -> dict:
             "across": float(sim[~same].mean()), "distinct": len({tuple(r) for r in final.astype(int)}),
             "test_error": summary.get("mean_test_error"), "wall_time_s": summary.get("wall_time_s"),
             "coherence": family_coherence(centred_cosine(flat[-1]), families),
+            "probabilities": probs[-1], "probability_similarity": centred_cosine(flat[-1]),
             "allocation": final, "layers": [alloc[k] for k in sorted(alloc, key=int)], "similarity": sim,
             "names": summary["structure"]["tasks"]}
 
@@ -94,6 +96,14 @@ def figures(result: dict, out: Path) -> None:
     sim = result["similarity"][np.ix_(order, order)]
     fig, _ = plot_task_similarity(sim.tolist(), names)
     fig.savefig(out / f"similarity_{tag}.png", dpi=120, bbox_inches="tight")
+    # the same two figures from the last evaluation's probabilities (where a family signal shows first)
+    probs = result["probabilities"]  # [T, L, C] (NaN where a layer has fewer components)
+    rows = {str(j): [[float(v) for v in layer if not np.isnan(v)] for layer in probs[i]] for j, i in enumerate(order)}
+    fig, _ = plot_allocation(rows, names, title="Connection probabilities (last evaluation)")
+    fig.savefig(out / f"probabilities_{tag}.png", dpi=120, bbox_inches="tight")
+    psim = result["probability_similarity"][np.ix_(order, order)]
+    fig, _ = plot_task_similarity(psim.tolist(), names, title="Centred cosine of the probabilities", vmin=-1.0)
+    fig.savefig(out / f"probability_similarity_{tag}.png", dpi=120, bbox_inches="tight")
 
 
 def main(argv: list[str] | None = None) -> None:

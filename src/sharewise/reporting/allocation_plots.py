@@ -68,10 +68,11 @@ def probability_curves(records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray
     return np.asarray(steps), out
 
 
-def plot_allocation(allocation: Mapping[str, Sequence[Sequence[int]]], task_names: Sequence[str] | None = None,
-                    ax: Any = None) -> tuple[Any, Any]:
+def plot_allocation(allocation: Mapping[str, Sequence[Sequence[float]]], task_names: Sequence[str] | None = None,
+                    ax: Any = None, title: str | None = None) -> tuple[Any, Any]:
     """Fig. 5: rows are tasks, columns the components of all layers (yellow = allocated);
-    white lines separate the layers."""
+    white lines separate the layers. Connection probabilities in [0, 1] draw the same way
+    (pass a ``title`` that says so)."""
     image, widths = allocation_image(allocation)
     t, total = image.shape
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(
@@ -83,25 +84,26 @@ def plot_allocation(allocation: Mapping[str, Sequence[Sequence[int]]], task_name
     plots.task_ticks(ax, names, "y", fontsize=7 if t > 12 else 9)
     centres = np.cumsum(widths) - np.asarray(widths) / 2 - 0.5
     ax.set_xticks(centres, [f"layer {i}" for i in range(len(widths))], fontsize=8)
-    ax.set_title(f"Allocation (active {image.mean():.0%})")
+    ax.set_title(title if title is not None else f"Allocation (active {image.mean():.0%})")
     return fig, ax
 
 
 def plot_task_similarity(similarity: Sequence[Sequence[float]], task_names: Sequence[str] | None = None,
-                         ax: Any = None) -> tuple[Any, Any]:
-    """Fig. 6: the [T, T] cosine similarity of the binary task embeddings."""
+                         ax: Any = None, title: str = "Task embedding similarity", vmin: float = 0.0) -> tuple[Any, Any]:
+    """Fig. 6: the [T, T] cosine similarity of the binary task embeddings (``vmin=-1`` for a
+    centred cosine, which is negative between tasks below and above the mean)."""
     sim = np.asarray(similarity, dtype=float)  # [T, T]
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
         raise ValueError(f"expected a square [T, T] similarity matrix, but got shape {list(sim.shape)}")
     t = sim.shape[0]
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(min(2 + 0.25 * t, 12),) * 2)
-    image = ax.imshow(sim, vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+    image = ax.imshow(sim, vmin=vmin, vmax=1, cmap="viridis", interpolation="nearest")
     names = list(task_names) if task_names is not None else [str(i) for i in range(t)]
     size = 6 if t > 12 else 9
     plots.task_ticks(ax, names, "y", fontsize=size)
     plots.task_ticks(ax, names, "x", fontsize=size, rotation=90)
     fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
-    ax.set_title("Task embedding similarity")
+    ax.set_title(title)
     return fig, ax
 
 
