@@ -74,11 +74,13 @@ def test_bad_inputs_name_the_problem() -> None:
 def test_plot_run_writes_the_allocation_figures(tmp_path: Path) -> None:
     summary = {"scheme": "gumbel_matrix", "mean_test_error": 0.4,
                "structure": {"tasks": ["a", "b", "c"], "allocation": ALLOCATION, "task_similarity": SIMILARITY,
-                             "components": [["x", "y"], ["p", "q", "r"]]}}
+                             "components": [["x", "y"], ["p", "q", "r"]],
+                             "probabilities": {"0": [[0.9, 0.2], [0.6, 0.7, 0.1]], "1": [[0.8, 0.3], [0.5, 0.7, 0.2]],
+                                               "2": [[0.1, 0.9], [0.4, 0.2, 0.9]]}}}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records()))
     written = {p.name for p in plot_run(tmp_path)}
-    expected = {"curves.png", "allocation.png", "task_similarity.png",
+    expected = {"curves.png", "allocation.png", "task_similarity.png", "probability_similarity.png",
                 "allocation_probabilities_t0.png", "allocation_probabilities_t1.png", "allocation_probabilities_t2.png"}
     assert written == expected
     assert all((tmp_path / "plots" / name).stat().st_size > 0 for name in expected)

@@ -156,8 +156,9 @@ class _ModularScheme(SharingScheme):
     @classmethod
     def render_structure(cls, structure: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()
                          ) -> tuple[list[StructureFigure], dict[str, Any]]:
-        """The allocation (Fig. 5), the task similarity of the allocations (Fig. 6) and, where
-        the probabilities were logged, each task's connection probabilities over training (Fig. 8)."""
+        """The allocation (Fig. 5), the task similarity of the allocations (Fig. 6), the task
+        similarity of the final connection probabilities and, where the probabilities were logged,
+        each task's connection probabilities over training (Fig. 8)."""
         from sharewise.reporting import allocation_plots as ap
 
         rest = dict(structure)
@@ -170,6 +171,17 @@ class _ModularScheme(SharingScheme):
             figures.append(StructureFigure("task_similarity",
                                            ap.plot_task_similarity(rest.pop("task_similarity"), names)[0],
                                            "task similarity (task x task, cosine of the allocations)"))
+        if "probabilities" in rest and names:
+            # the centred cosine of the probabilities: a family signal shows here before (or without)
+            # the allocation's 0/1 showing it (docs/results.md §2.9); centred, since all p are positive
+            from sharewise.analysis.families import centred_cosine, probability_vectors
+
+            sim = centred_cosine(probability_vectors(rest["probabilities"], len(names)))
+            figures.append(StructureFigure("probability_similarity",
+                                           ap.plot_task_similarity(sim.tolist(), names, vmin=-1.0,
+                                                                   title="Centred cosine of the probabilities")[0],
+                                           "task similarity (task x task, centred cosine of the connection "
+                                           "probabilities)"))
         _, probs = ap.probability_curves(records)  # [S, T, L, C]
         for t in range(min(probs.shape[1], cls.MAX_PROBABILITY_PLOTS) if probs.size else 0):
             fig, _ = ap.plot_allocation_probabilities(records, t, structure.get("components"),
