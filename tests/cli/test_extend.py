@@ -116,3 +116,22 @@ def test_prepare_only_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["run", "--resume", str(longer)]) == 0
     summary = json.loads((longer / "summary.json").read_text())
     assert summary["steps"] == 30 and summary["resumed_at_steps"][-1] == 20
+
+
+def test_extend_that_cannot_start_removes_its_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A source whose model state this version cannot load (here: a parameter removed from the
+    checkpoint, as a renamed parameter would look) fails before any step; the new folder is
+    removed and the source is untouched."""
+    source, out = tmp_path / "source", tmp_path / "longer"
+    assert main(["run", str(_config(tmp_path, "parallel", 20)), "--out", str(source)]) == 0
+    state = torch.load(source / "checkpoint.pt", weights_only=True)
+    model_key = next(k for k in ("model", "model_state") if k in state)
+    state[model_key].pop(next(iter(state[model_key])))
+    torch.save(state, source / "checkpoint.pt")
+    before = _digest(source)
+    capsys.readouterr()
+    assert main(["extend", str(source), "--steps", "40", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "was removed" in err and "cannot load" in err and "Traceback" not in err, err
+    assert not out.exists()
+    assert _digest(source) == before

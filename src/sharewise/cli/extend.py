@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 
@@ -24,8 +26,9 @@ def add_parser(sub: Any) -> None:
 
 def cmd_extend(args: argparse.Namespace) -> int:
     from sharewise.cli.commands import cmd_run
-    from sharewise.errors import ConfigError
+    from sharewise.errors import ConfigError, SharewiseError
     from sharewise.extension import prepare_extension
+    from sharewise.training.checkpoint import CheckpointError
 
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         raise ConfigError("sharewise extend prepares the new run directory in one process; run it without "
@@ -36,4 +39,26 @@ def cmd_extend(args: argparse.Namespace) -> int:
         return 0
     resumed = argparse.Namespace(**{**vars(args), "resume": str(out), "config": None, "scheme": None, "seed": None,
                                     "out": None, "steps": None, "overrides": [], "overwrite": False})
-    return cmd_run(resumed)
+    try:
+        return cmd_run(resumed)
+    except SharewiseError as err:
+        if not _untrained_copy(Path(args.run_dir), out):
+            raise
+        # Nothing was trained: the folder holds only what prepare_extension copied into it (it was
+        # new or empty), so remove it rather than leave a run that cannot be resumed either.
+        shutil.rmtree(out)
+        why = (f" (the source run {args.run_dir!r} was saved by a version of sharewise whose model this "
+               f"version cannot load)" if isinstance(err, CheckpointError) else "")
+        raise type(err)(f"{err}{why}. Nothing had been trained, so {str(out)!r} was removed and nothing else "
+                        f"was written: fix this and run the same `sharewise extend` again") from None
+
+
+def _untrained_copy(source: Path, out: Path) -> bool:
+    """True when ``out``'s checkpoint is still at the source's step (the extension saved no step)."""
+    from sharewise.errors import SharewiseError
+    from sharewise.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    try:
+        return load_checkpoint(out / CHECKPOINT_NAME)["step"] == load_checkpoint(source / CHECKPOINT_NAME)["step"]
+    except (SharewiseError, OSError, KeyError, TypeError):
+        return False  # cannot tell: keep the folder
