@@ -89,7 +89,8 @@ def plot_allocation(allocation: Mapping[str, Sequence[Sequence[float]]], task_na
 
 
 def plot_task_similarity(similarity: Sequence[Sequence[float]], task_names: Sequence[str] | None = None,
-                         ax: Any = None, title: str = "Task embedding similarity", vmin: float = 0.0) -> tuple[Any, Any]:
+                         ax: Any = None, title: str = "Task embedding similarity",
+                         vmin: float = 0.0) -> tuple[Any, Any]:
     """Fig. 6: the [T, T] cosine similarity of the binary task embeddings (``vmin=-1`` for a
     centred cosine, which is negative between tasks below and above the mean)."""
     sim = np.asarray(similarity, dtype=float)  # [T, T]
