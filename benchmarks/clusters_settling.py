@@ -14,11 +14,12 @@ then the final ARI, within/across-family cosine similarity, the distinct embeddi
 family, the mean centred cosine of the final probabilities within the family against across.
 Why both: a family signal can sit in the probabilities long before (or without) the binary
 allocation showing it, and the paper's Fig. 5 reads the binary allocation. "Settled" means no
-allocation changed over the last quarter of training. Why: the session-3 run froze a random
-pattern within 150 steps (router lr 5x the paper's); a claim about clusters needs the allocation
-to stop moving *after* the components had time to specialise, which this shows step by step. ``--figures`` writes Figs. 5
-and 6 (allocation image, embedding similarity) with the tasks grouped by family, and the same two
-from the last evaluation's probabilities (``probabilities_*.png``, ``probability_similarity_*.png``).
+allocation changed over the last quarter of training. Why: the session-3 run froze a random pattern
+within 150 steps (router lr 5x the paper's); a claim about clusters needs the allocation to stop
+moving *after* the components had time to specialise, which this shows step by step. ``--figures``
+writes Figs. 5 and 6 (allocation image, embedding similarity) with the tasks grouped by family, and
+the same two from the last evaluation's probabilities (``probabilities_*.png``,
+``probability_similarity_*.png``).
 """
 
 from __future__ import annotations
