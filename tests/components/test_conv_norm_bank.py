@@ -99,3 +99,15 @@ def test_bad_settings_name_the_fix() -> None:
         ConvNormBank((3,), channels=6, groups=4)
     with pytest.raises(ConfigError, match="at least one component"):
         ConvNormBank((), channels=4)
+
+
+def test_kernel_order_is_derived_not_saved() -> None:
+    """The fused-to-component order of ungrouped kernels follows the module (a buffer) but is not
+    in the state dict: it is derived from `kernels`, so checkpoints hold only the parameters."""
+    bank = ConvNormBank((5, 3, 5), channels=2, groups=1)
+    assert bank._order is not None and [n for n, _ in bank.named_buffers()] == ["_order"]
+    assert sorted(bank.state_dict()) == sorted(n for n, _ in bank.named_parameters())
+    again = ConvNormBank((5, 3, 5), channels=2, groups=1)
+    again.load_state_dict(bank.state_dict())  # strict: nothing missing, nothing unexpected
+    x = torch.randn(2, 2, 6, 6)
+    torch.testing.assert_close(again.forward_all(x), bank.forward_all(x))

@@ -196,7 +196,13 @@ class ConvNormBank(_SelectByLoop):
         self.members = members  # members[g]: the components of kernel-size group g, in order
         self._slot = {c: (g, i) for g, cs in enumerate(members) for i, c in enumerate(cs)}
         order = [c for cs in members for c in cs]  # fused output order -> component
-        self._order = None if order == list(range(self.n_layers)) else torch.argsort(torch.tensor(order))
+        # fused output order -> component order; a non-persistent buffer so that it follows the module's
+        # device (no copy per call) and stays out of checkpoints (it is derived from `kernels`)
+        self._order: Tensor | None
+        if order == list(range(self.n_layers)):
+            self._order = None
+        else:
+            self.register_buffer("_order", torch.argsort(torch.tensor(order)), persistent=False)
         for size, cs in zip(self.sizes, members):
             bound = 1.0 / math.sqrt(channels * size * size)
             rows = len(cs) * channels
@@ -229,7 +235,7 @@ class ConvNormBank(_SelectByLoop):
             y = self._block(x, g, 0, len(cs))  # [N, n_g*ch, H', W']
             parts.append(y.view(n, len(cs), self.channels, *y.shape[2:]).transpose(0, 1))
         out = torch.cat(parts) if len(parts) > 1 else parts[0].contiguous()  # [C, N, ch, H', W']
-        return out if self._order is None else out.index_select(0, self._order.to(out.device))
+        return out if self._order is None else out.index_select(0, self._order)
 
     def layer_uses(self, layer_users: Tensor) -> list[ParameterUse]:
         uses = []
