@@ -154,6 +154,18 @@ def test_an_extended_run_gets_its_own_row_and_a_repeated_seed_is_refused(tmp_pat
         headline_markdown(load_runs(tmp_path))
 
 
+def test_runs_of_one_scheme_with_different_lengths_get_separate_rows(tmp_path: Path) -> None:
+    for seed, err in enumerate([0.56, 0.52]):
+        _write_run(tmp_path, "permuted", seed, err, steps=5000)
+    for seed, err in enumerate([0.30, 0.34]):
+        _write_run(tmp_path / "long", "permuted", seed, err, steps=20000)
+    _write_run(tmp_path, "parallel", 0, 0.40, steps=5000)
+    text = headline_markdown(load_runs(tmp_path))
+    assert "| permuted, 5000 steps | 2 | 54.00 ± " in text
+    assert "| permuted, 20000 steps | 2 | 32.00 ± " in text
+    assert "| parallel | 1 | 40.00 |" in text  # one length: the label stays the scheme
+
+
 def test_validation_curves_per_label_and_the_figure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sharewise.reporting.headline import validation_curves
 

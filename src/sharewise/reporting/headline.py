@@ -48,6 +48,7 @@ class Run:
     path: Path
     summary: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
+    show_steps: bool = False  # set by load_runs where runs of one scheme differ in length
 
     @property
     def seed(self) -> int:
@@ -57,16 +58,21 @@ class Run:
     def label(self) -> str:
         """The scheme, with the budget when one was set (``gumbel_matrix b=0.75``), and the step count
         of a run continued by ``sharewise extend`` (``parallel, extended to 10000 steps``): an extension
-        of seed 0 is not another seed of the runs it continues, so it gets its own row."""
+        of seed 0 is not another seed of the runs it continues, so it gets its own row. Likewise runs
+        of one scheme trained for different step counts (``permuted, 20000 steps``): pooling them
+        into one mean would mix two points of the learning curve."""
         budget = (self.summary.get("structure") or {}).get("budget")
         label = f"{self.summary['scheme']} b={budget}" if budget else str(self.summary["scheme"])
         if self.summary.get("extended_from"):
             label += f", extended to {self.summary['steps']} steps"
+        elif self.show_steps:
+            label += f", {self.summary['steps']} steps"
         return label
 
 
 def load_runs(root: str | Path) -> list[Run]:
-    """Every finished run (a ``summary.json``) under ``root``, sorted by path."""
+    """Every finished run (a ``summary.json``) under ``root``, sorted by path; where one scheme's runs
+    differ in step count, each is labelled with its count so that the table keeps them apart."""
     root = Path(root)
     paths = [root / "summary.json"] if (root / "summary.json").is_file() else sorted(root.rglob("summary.json"))
     if not paths:
@@ -80,6 +86,11 @@ def load_runs(root: str | Path) -> list[Run]:
             raise DataError(f"{p}: not valid JSON ({err}); the run directory is damaged") from None
         metrics = p.parent / "metrics.jsonl"
         runs.append(Run(p.parent, summary, read_jsonl(metrics) if metrics.is_file() else []))
+    lengths: dict[str, set[int]] = {}
+    for run in runs:
+        lengths.setdefault(run.label, set()).add(int(run.summary["steps"]))
+    for run in runs:
+        run.show_steps = len(lengths[run.label]) > 1
     return runs
 
 
