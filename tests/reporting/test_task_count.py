@@ -41,7 +41,7 @@ def test_groups_by_scheme_and_task_count_with_t_intervals(tmp_path: Path) -> Non
     assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["parallel", "soft_ordering"]
 
 
-def test_extensions_are_left_out_and_repeats_or_mixed_schedules_refused(tmp_path: Path) -> None:
+def test_extensions_left_out_repeats_refused_and_lengths_kept_apart(tmp_path: Path) -> None:
     _run(tmp_path, "parallel", 10, 0, 0.50)
     _run(tmp_path / "ext", "parallel", 10, 0, 0.30, steps=10000, extended_from={"run_dir": "x", "step": 5000})
     table, notes = task_count_table(load_runs(tmp_path))
@@ -52,5 +52,11 @@ def test_extensions_are_left_out_and_repeats_or_mixed_schedules_refused(tmp_path
         task_count_table(load_runs(tmp_path))
     _run(tmp_path / "short", "permuted", 10, 0, 0.6, steps=1000)
     _run(tmp_path / "long", "permuted", 10, 1, 0.5, steps=5000)
+    permuted = [r for r in load_runs(tmp_path) if r.summary["scheme"] == "permuted"]
+    table, _ = task_count_table(permuted)  # load_runs labels the two lengths apart: two curves
+    assert table["permuted, 1000 steps"][10]["mean"] == pytest.approx(60.0)
+    assert table["permuted, 5000 steps"][10]["mean"] == pytest.approx(50.0)
+    for run in permuted:
+        run.show_steps = False  # runs gathered without load_runs: one label, two lengths
     with pytest.raises(DataError, match="runs of \\[1000, 5000\\] steps"):
-        task_count_table([r for r in load_runs(tmp_path) if r.label == "permuted"])
+        task_count_table(permuted)
